@@ -1,0 +1,89 @@
+"""A small closed-loop HTTP load driver shared by the benchmarks: C client threads, keep-alive connections, a fixed
+duration, and exact latency percentiles from every request."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+# A request factory gets (client number, sequence number) and returns (method, path, JSON body or None).
+RequestFactory = Callable[[int, int], tuple[str, str, object | None]]
+
+
+@dataclass
+class LoadResult:
+    name: str
+    concurrency: int
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def throughput(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "concurrency": self.concurrency,
+            "seconds": round(self.seconds, 3),
+            "ok": self.ok,
+            "throughput_per_s": round(self.throughput, 1),
+            "p50_ms": round(self.percentile(50), 3),
+            "p99_ms": round(self.percentile(99), 3),
+            "errors": {str(k): v for k, v in self.errors.items()},
+        }
+
+
+def run_load(base_url: str, name: str, factory: RequestFactory, concurrency: int, seconds: float) -> LoadResult:
+    target = urlsplit(base_url)
+    result = LoadResult(name, concurrency, 0.0)
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client(number: int) -> None:
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        latencies, errors, sequence = [], {}, 0
+        while time.monotonic() < deadline:
+            method, path, body = factory(number, sequence)
+            sequence += 1
+            payload = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            started = time.perf_counter()
+            connection.request(method, path, body=payload, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if 200 <= response.status < 300:
+                latencies.append(elapsed_ms)
+            else:
+                errors[response.status] = errors.get(response.status, 0) + 1
+        connection.close()
+        with lock:
+            result.latencies_ms.extend(latencies)
+            for status, count in errors.items():
+                result.errors[status] = result.errors.get(status, 0) + count
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,0 +1,44 @@
+"""``create_app(config)``: the whole REST surface assembled in one function, so tests build the same app."""
+
+from __future__ import annotations
+
+import falcon
+
+from engram.api.errors import install_error_handlers
+from engram.api.gateway import Gateway, RouterGateway
+from engram.api.health import HealthResource
+from engram.api.memories import MemoriesResource, MemoryResource
+from engram.api.recall import RecallResource
+from engram.api.spaces import SpaceResource, SpacesResource
+from engram.config import Config
+
+API = "/api/v1"
+
+
+def create_app(config: Config, gateway: Gateway | None = None) -> falcon.App:
+    """The Falcon app for ``config``; ``gateway`` defaults to a ``RouterGateway`` on ``config.router``.
+
+    Compatible routes and path-style routes share one resource each: the path style only adds ``{space}``.
+    """
+    gateway = gateway or RouterGateway(config.router, config.request_timeout_s)
+    app = falcon.App()
+    install_error_handlers(app)
+
+    memories = MemoriesResource(gateway, config)
+    memory = MemoryResource(gateway, config)
+    recall = RecallResource(gateway, config)
+
+    app.add_route("/health", HealthResource(gateway))
+    app.add_route(f"{API}/spaces", SpacesResource(gateway))
+    app.add_route(f"{API}/spaces/{{space}}", SpaceResource(gateway))
+
+    app.add_route(f"{API}/spaces/{{space}}/memories", memories)
+    app.add_route(f"{API}/spaces/{{space}}/memories/{{memory_id}}", memory)
+    app.add_route(f"{API}/spaces/{{space}}/recall", recall)
+
+    # Literal segments win over {memory_id}: "recall" and "remember" never reach MemoryResource.
+    app.add_route(f"{API}/memories", memories)
+    app.add_route(f"{API}/memories/remember", memories, suffix="remember")
+    app.add_route(f"{API}/memories/recall", recall)
+    app.add_route(f"{API}/memories/{{memory_id}}", memory)
+    return app

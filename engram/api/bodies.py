@@ -1,0 +1,102 @@
+"""Request bodies: JSON decoded straight into typed Structs, so the type is the validation.
+
+A body that is not JSON, not the declared shape or too large is rejected here, before anything is sent to the
+router, with msgspec's path-specific message (e.g. "Expected `str`, got `int` - at `$.content`"). Unknown
+fields are ignored, as the original Engram's serde structs ignore them.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Literal, TypeVar
+
+import falcon
+import msgspec
+
+from engram.config import ABSOLUTE_MAX_DIM
+from engram.errors import EngramError, ErrorCode
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_RECALL_RESULTS = 1000
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+
+class RememberBody(msgspec.Struct, kw_only=True):
+    """The original ``RememberMemoryRequest``. ``confidence_reasoning`` is echoed in the response; ``tags``,
+    ``memory_type``, ``auto_link`` and ``link_threshold`` are accepted so its clients work, and are used once
+    records carry tags and types and the association graph links memories.
+    """
+
+    content: str
+    id: str | None = None
+    embedding: list[float] | None = None
+    confidence: float = 0.7
+    timestamp: str | None = None
+    memory_space_id: str | None = None
+    confidence_reasoning: str | None = None
+    tags: list[str] | None = None
+    memory_type: str | None = None
+    auto_link: bool = False
+    link_threshold: float = 0.7
+
+
+class CreateSpaceBody(msgspec.Struct, kw_only=True):
+    id: str
+    dim: Annotated[int, msgspec.Meta(ge=1, le=ABSOLUTE_MAX_DIM)] | None = None
+
+
+class RecallInput(msgspec.Struct, kw_only=True):
+    """Recall parameters: the body of POST recall and, field for field, the query string of GET recall (where
+    ``embedding`` is a JSON array string, decoded separately)."""
+
+    query: str | None = None
+    embedding: list[float] | None = None
+    threshold: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.5
+    max_results: Annotated[int, msgspec.Meta(ge=1, le=MAX_RECALL_RESULTS)] = 10
+    include_metadata: bool = False
+    trace_activation: bool = False
+    mode: Literal["similarity", "spreading", "hybrid"] = "hybrid"
+    memory_space_id: str | None = None
+
+
+def read_body(req: falcon.Request, body_type: type[T]) -> T:
+    """Decode the request's JSON body as ``body_type`` or raise the 4xx that says what is wrong with it."""
+    if not _is_json(req.content_type):
+        raise EngramError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"Unsupported content type '{req.content_type or ''}'; request bodies are JSON.",
+            hint="Send the header 'Content-Type: application/json'.",
+        )
+    if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
+        raise _too_large()
+    raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise _too_large()
+    try:
+        return _decoder(body_type).decode(raw)
+    except msgspec.DecodeError as exc:
+        raise EngramError(
+            ErrorCode.BAD_REQUEST,
+            f"Invalid request body: {exc}",
+            hint="Send a JSON object with the fields this route documents.",
+        ) from None
+
+
+def _is_json(content_type: str | None) -> bool:
+    """application/json or any ``+json`` type, whatever its parameters (charset)."""
+    essence = (content_type or "").split(";", 1)[0].strip().lower()
+    return essence == "application/json" or essence.endswith("+json")
+
+
+@functools.cache
+def _decoder(body_type: type[T]) -> msgspec.json.Decoder[T]:
+    return msgspec.json.Decoder(body_type)
+
+
+def _too_large() -> EngramError:
+    return EngramError(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        f"Request body exceeds {MAX_BODY_BYTES} bytes.",
+        hint="Send fewer or smaller memories per request.",
+    )

@@ -1,0 +1,195 @@
+"""Remember, list and get memories, in both address styles.
+
+Compatible routes: ``POST /api/v1/memories/remember``, ``GET|POST /api/v1/memories`` and
+``GET /api/v1/memories/{memory_id}``, with the space from header, query or body. Path style: the same under
+``/api/v1/spaces/{space}/``. One handler serves both; ``space`` is the path segment when there is one.
+Responses keep the original Engram's field names; the fields it lacks (``memory_space_id``, ``replaced``,
+``total``, ...) are additions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import falcon
+import msgspec
+
+from engram import protocol
+from engram.api.bodies import RememberBody, read_body
+from engram.api.conversions import embedding_bytes, embedding_list, parse_timestamp, rfc3339
+from engram.api.gateway import Gateway
+from engram.api.params import ListQuery, read_query
+from engram.api.responses import ConfidenceView, confidence_view, send_json
+from engram.api.spaces_resolution import space_of_request
+from engram.config import Config
+from engram.errors import EngramError, ErrorCode
+from engram.ids import validate_memory_id
+
+DEFAULT_CONFIDENCE_REASONING = "Default confidence for user-provided memory"
+CONSOLIDATIONS_LINK = "/api/v1/consolidations"
+
+
+class ConsolidationLinks(msgspec.Struct):
+    consolidation: str = CONSOLIDATIONS_LINK
+
+
+class RememberResponse(msgspec.Struct):
+    memory_id: str
+    storage_confidence: ConfidenceView
+    consolidation_state: str
+    observed_at: str
+    stored_at: str
+    links: ConsolidationLinks
+    auto_links: list[Any]  # always empty until auto-linking arrives with the association graph
+    system_message: str
+    memory_space_id: str
+    replaced: bool
+
+
+class ListedMemory(msgspec.Struct, omit_defaults=True):
+    id: str
+    content: str
+    confidence: float
+    timestamp: str
+    embedding: list[float] | None = None
+
+
+class Pagination(msgspec.Struct):
+    offset: int
+    limit: int
+    returned: int
+
+
+class TierCounts(msgspec.Struct):
+    hot: int
+    warm: int
+    cold: int
+    total: int
+
+
+class MemoryListResponse(msgspec.Struct):
+    memories: list[ListedMemory]
+    count: int
+    total: int
+    pagination: Pagination
+    tier_counts: TierCounts
+
+
+class MemoryResponse(msgspec.Struct):
+    id: str
+    content: str
+    confidence: float
+    timestamp: str
+    memory_type: str
+    stored_at: str
+    last_access: str
+    memory_space_id: str
+
+
+class MemoriesResource:
+    """``/memories``: POST remembers one memory, GET lists a page. ``on_post_remember`` serves the compatible
+    ``/memories/remember`` route (registered with suffix "remember")."""
+
+    def __init__(self, gateway: Gateway, config: Config) -> None:
+        self._gateway = gateway
+        self._config = config
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, space: str | None = None) -> None:
+        body = read_body(req, RememberBody)
+        space = space_of_request(req, self._config, path_space=space, body_space=body.memory_space_id)
+        request = protocol.Remember([memory_in(body)])
+        remembered = cast(protocol.Remembered, self._gateway.call(request, space))
+        stored = remembered.memories[0]
+        reasoning = body.confidence_reasoning or DEFAULT_CONFIDENCE_REASONING
+        send_json(resp, remember_response(stored, space, reasoning), 201)
+
+    on_post_remember = on_post
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, space: str | None = None) -> None:
+        query = read_query(req, ListQuery)
+        space = space_of_request(req, self._config, path_space=space)
+        request = protocol.ListMemories(query.offset, query.limit, query.include_embeddings)
+        page = cast(protocol.MemoryPage, self._gateway.call(request, space))
+        memories = [listed_memory(record) for record in page.memories]
+        returned = len(memories)
+        send_json(
+            resp,
+            MemoryListResponse(
+                memories,
+                count=returned,
+                total=page.total,
+                pagination=Pagination(query.offset, query.limit, returned),
+                # Every memory is served from the "hot" arrays; warm and cold tiers are not separate yet.
+                tier_counts=TierCounts(hot=page.total, warm=0, cold=0, total=page.total),
+            ),
+        )
+
+
+class MemoryResource:
+    """``/memories/{memory_id}``: one memory by id."""
+
+    def __init__(self, gateway: Gateway, config: Config) -> None:
+        self._gateway = gateway
+        self._config = config
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, memory_id: str, space: str | None = None) -> None:
+        memory_id = validate_memory_id(memory_id)
+        space = space_of_request(req, self._config, path_space=space)
+        record = cast(protocol.MemoryRecord, self._gateway.call(protocol.GetMemory(memory_id), space))
+        send_json(
+            resp,
+            MemoryResponse(
+                record.id,
+                record.content,
+                record.confidence,
+                timestamp=rfc3339(record.observed_at),
+                memory_type="episodic",
+                stored_at=rfc3339(record.stored_at),
+                last_access=rfc3339(record.last_access),
+                memory_space_id=space,
+            ),
+        )
+
+
+def memory_in(body: RememberBody) -> protocol.MemoryIn:
+    """The protocol's memory from a remember body; everything the edge can check is checked here."""
+    if not body.content.strip():
+        raise EngramError(
+            ErrorCode.INVALID_MEMORY_INPUT,
+            "Memory content cannot be empty.",
+            hint="Send the text to remember in 'content'.",
+        )
+    if not 0.0 <= body.confidence <= 1.0:
+        # The original silently clamps; a confidence outside [0, 1] is a client bug worth showing instead.
+        raise EngramError(
+            ErrorCode.INVALID_MEMORY_INPUT,
+            f"Confidence must be between 0 and 1, got {body.confidence:g}.",
+            hint="Send a confidence between 0 and 1, or omit it for 0.7.",
+        )
+    return protocol.MemoryIn(
+        content=body.content,
+        id=None if body.id is None else validate_memory_id(body.id),
+        embedding=None if body.embedding is None else embedding_bytes(body.embedding),
+        confidence=body.confidence,
+        observed_at=None if body.timestamp is None else parse_timestamp(body.timestamp),
+    )
+
+
+def remember_response(stored: protocol.StoredMemory, space: str, reasoning: str) -> RememberResponse:
+    return RememberResponse(
+        memory_id=stored.id,
+        storage_confidence=confidence_view(stored.activation, reasoning),
+        consolidation_state="Recent",
+        observed_at=rfc3339(stored.observed_at),
+        stored_at=rfc3339(stored.stored_at),
+        links=ConsolidationLinks(),
+        auto_links=[],
+        system_message=f"Memory '{stored.id}' successfully encoded with {stored.activation:.2f} activation.",
+        memory_space_id=space,
+        replaced=stored.replaced,
+    )
+
+
+def listed_memory(record: protocol.MemoryRecord) -> ListedMemory:
+    embedding = None if record.embedding is None else embedding_list(record.embedding)
+    return ListedMemory(record.id, record.content, record.confidence, rfc3339(record.observed_at), embedding)

@@ -1,0 +1,98 @@
+"""Server configuration: one Struct, loaded from defaults < TOML file < environment < command-line flags.
+
+The supervisor resolves the configuration once and hands it to the router, the workers and the API processes as
+JSON in ``ENGRAM_CONFIG_JSON``, so every process of one server sees exactly the same values.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+CONFIG_ENV = "ENGRAM_CONFIG_JSON"
+DEFAULT_DATA_ROOT = "./engram-data"
+DEFAULT_DIM = 768
+ABSOLUTE_MAX_DIM = 8192
+
+
+class Config(msgspec.Struct, kw_only=True):
+    data_root: str = DEFAULT_DATA_ROOT
+    host: str = "127.0.0.1"
+    port: int = 7432
+    router: str = "tcp://127.0.0.1:7433"
+    workers: int = 0  # 0 means one per CPU
+    default_space: str = "default"
+    default_dim: int = DEFAULT_DIM
+    require_explicit_space: bool = False
+    request_timeout_s: float = 30.0
+    http_workers: int = 2
+    http_threads: int = 4
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers if self.workers > 0 else (os.cpu_count() or 1)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def to_env(self) -> dict[str, str]:
+        """Environment for a child process of this server."""
+        return {**os.environ, CONFIG_ENV: msgspec.json.encode(self).decode()}
+
+
+# Environment variables and the Config field each one sets.
+ENV_VARS: dict[str, str] = {
+    "ENGRAM_DATA_DIR": "data_root",
+    "ENGRAM_HOST": "host",
+    "ENGRAM_PORT": "port",
+    "ENGRAM_ROUTER": "router",
+    "ENGRAM_WORKERS": "workers",
+    "ENGRAM_DEFAULT_SPACE": "default_space",
+    "ENGRAM_REQUIRE_EXPLICIT_SPACE": "require_explicit_space",
+}
+
+# TOML sections map onto the flat Config: [memory_spaces] data_root = ..., [server] port = ..., and so on.
+_TOML_SECTIONS = ("memory_spaces", "server", "router", "workers")
+
+
+def load_config(config_file: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Resolve the configuration: defaults, then the TOML file, then ENGRAM_* variables, then ``overrides``
+    (command-line flags; None values are ignored). Raises ``ValueError`` naming the bad key or value."""
+    values: dict[str, Any] = {}
+    if config_file:
+        values.update(_read_toml(Path(config_file)))
+    for var, field in ENV_VARS.items():
+        if var in os.environ:
+            values[field] = os.environ[var]
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        config = msgspec.convert(values, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid configuration: {exc}") from exc
+    config.data_root = str(Path(config.data_root).expanduser().resolve())
+    return config
+
+
+def config_from_env() -> Config:
+    """The configuration a child process was started with (see ``Config.to_env``)."""
+    raw = os.environ.get(CONFIG_ENV)
+    return msgspec.json.decode(raw, type=Config) if raw else load_config()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read config file {path}: {exc}") from exc
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        if key in _TOML_SECTIONS and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat

@@ -1,0 +1,261 @@
+"""The native protocol: every message the API, the router, the workers and native clients exchange.
+
+Written down in docs/protocol.md. A request is two ZeroMQ frames from a DEALER socket:
+
+1. ``Header`` (msgpack array): protocol version, request id, op name and space (``None`` asks for the default
+   space, under the same fallback rules as REST). The router reads only this frame, plus the body of the few
+   registry ops it answers itself.
+2. The body: one of the ``Request`` structs, a msgspec tagged union whose tag is the op name.
+
+Every reply is one frame: ``Reply`` with the request id and either ``error`` or the op's result (msgpack, decoded by
+the caller with the result type of the op it sent). Embeddings travel as little-endian float32 bytes, never as lists.
+
+Between router and worker the router adds a ticket and the space's placement: router -> worker
+``[ticket, header, body, placement]``, worker -> router ``[ticket, reply]``. A frame list whose ticket is empty is a
+control message (``WorkerReady``).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+# ---------------------------------------------------------------------------------------------------------------
+# Frames the router reads
+
+
+class Header(msgspec.Struct, array_like=True, frozen=True):
+    version: int
+    request_id: int
+    op: str
+    space: str | None = None
+
+
+class Placement(msgspec.Struct, array_like=True, frozen=True):
+    """What the router tells a worker about the space of a forwarded request.
+
+    ``exists`` is False only for reads of a space that was never created: the worker answers them as an empty space
+    would, without creating anything on disk. ``fresh`` is True when the router registered the space for this very
+    request (so a create_space reply can say 201 rather than 200).
+    """
+
+    exists: bool
+    dim: int
+    created_at: float = 0.0
+    fresh: bool = False
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Requests (frame 2). The tag of each struct is its op name.
+
+
+class MemoryIn(msgspec.Struct, omit_defaults=True):
+    """One memory to remember. ``embedding`` is float32 bytes of the space's dimension, or None for the built-in
+    text embedder. ``observed_at`` is epoch seconds (defaults to the time the worker stores it)."""
+
+    content: str
+    id: str | None = None
+    embedding: bytes | None = None
+    confidence: float = 0.7
+    observed_at: float | None = None
+
+
+class Ping(msgspec.Struct, tag="ping"):
+    pass
+
+
+class CreateSpace(msgspec.Struct, tag="create_space"):
+    dim: int | None = None
+
+
+class ListSpaces(msgspec.Struct, tag="list_spaces"):
+    pass
+
+
+class GetSpace(msgspec.Struct, tag="get_space"):
+    pass
+
+
+class Remember(msgspec.Struct, tag="remember"):
+    """Remember one or more memories; all of them share one fsync and are acknowledged together."""
+
+    memories: list[MemoryIn]
+
+
+class Recall(msgspec.Struct, tag="recall", omit_defaults=True):
+    """Recall by text (``query``), by embedding (float32 bytes), or both (scores are combined by max)."""
+
+    query: str | None = None
+    embedding: bytes | None = None
+    threshold: float = 0.5
+    max_results: int = 10
+
+
+class GetMemory(msgspec.Struct, tag="get_memory"):
+    id: str
+
+
+class ListMemories(msgspec.Struct, tag="list_memories", omit_defaults=True):
+    offset: int = 0
+    limit: int = 100
+    include_embeddings: bool = False
+
+
+Request = Ping | CreateSpace | ListSpaces | GetSpace | Remember | Recall | GetMemory | ListMemories
+
+REGISTRY_OPS = frozenset({"ping", "create_space", "list_spaces"})
+"""Ops the router answers itself (``get_space`` is checked by the router, then answered by the owning worker)."""
+
+WRITE_OPS = frozenset({"remember"})
+"""Ops that create their space when it does not exist yet (as the original Engram does)."""
+
+# ---------------------------------------------------------------------------------------------------------------
+# Results
+
+
+class ErrorInfo(msgspec.Struct):
+    code: str
+    message: str
+    hint: str = ""
+    retry_after_s: float | None = None
+
+
+class Reply(msgspec.Struct, array_like=True):
+    request_id: int
+    error: ErrorInfo | None = None
+    result: msgspec.Raw = msgspec.Raw(b"\xc0")  # msgpack nil when there is an error
+
+
+class WorkerRef(msgspec.Struct):
+    id: int
+    pid: int
+
+
+class WorkerStatus(msgspec.Struct):
+    id: int
+    pid: int | None
+    alive: bool
+    ready: bool
+    restarts: int
+    spaces: int
+
+
+class Health(msgspec.Struct):
+    status: str  # "ok" when every worker is ready, else "degraded"
+    workers: list[WorkerStatus]
+    spaces: int
+
+
+class SpaceSummary(msgspec.Struct):
+    id: str
+    dim: int
+    created_at: float
+    state: str = "active"
+
+
+class SpaceCreated(msgspec.Struct):
+    created: bool
+    space: SpaceSummary
+
+
+class SpaceList(msgspec.Struct):
+    spaces: list[SpaceSummary]
+
+
+class SpaceDetail(msgspec.Struct):
+    id: str
+    dim: int
+    created_at: float
+    memories: int
+    worker: WorkerRef
+
+
+class StoredMemory(msgspec.Struct):
+    """What remember reports for one memory. ``activation`` is the stored confidence scaled by the space's memory
+    pressure, as the original Engram reports it in ``storage_confidence``."""
+
+    id: str
+    confidence: float
+    activation: float
+    observed_at: float
+    stored_at: float
+    replaced: bool
+
+
+class Remembered(msgspec.Struct):
+    memories: list[StoredMemory]
+
+
+class MemoryRecord(msgspec.Struct):
+    id: str
+    content: str
+    confidence: float
+    observed_at: float
+    stored_at: float
+    last_access: float
+    embedding_source: str  # "client" or "builtin"
+    embedding: bytes | None = None
+
+
+class Hit(msgspec.Struct):
+    memory: MemoryRecord
+    similarity: float
+
+
+class RecallResult(msgspec.Struct):
+    hits: list[Hit]
+    searched: int
+
+
+class MemoryPage(msgspec.Struct):
+    memories: list[MemoryRecord]
+    total: int
+
+
+RESULT_TYPES: dict[str, type] = {
+    "ping": Health,
+    "create_space": SpaceCreated,
+    "list_spaces": SpaceList,
+    "get_space": SpaceDetail,
+    "remember": Remembered,
+    "recall": RecallResult,
+    "get_memory": MemoryRecord,
+    "list_memories": MemoryPage,
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Control messages between router and workers
+
+
+class WorkerReady(msgspec.Struct, tag="worker_ready"):
+    worker_id: int
+    pid: int
+
+
+# Encoders and decoders are built once and reused on every hot path.
+ENCODER = msgspec.msgpack.Encoder()
+HEADER_DECODER = msgspec.msgpack.Decoder(Header)
+REQUEST_DECODER = msgspec.msgpack.Decoder(Request)
+PLACEMENT_DECODER = msgspec.msgpack.Decoder(Placement)
+REPLY_DECODER = msgspec.msgpack.Decoder(Reply)
+CONTROL_DECODER = msgspec.msgpack.Decoder(WorkerReady)
+_RESULT_DECODERS = {op: msgspec.msgpack.Decoder(t) for op, t in RESULT_TYPES.items()}
+
+
+def op_of(request: Request) -> str:
+    """The op name of a request struct (its msgspec tag)."""
+    return type(request).__struct_config__.tag  # type: ignore[return-value]
+
+
+def ok_reply(request_id: int, result: msgspec.Struct) -> bytes:
+    return ENCODER.encode(Reply(request_id, None, msgspec.Raw(ENCODER.encode(result))))
+
+
+def error_reply(request_id: int, error: ErrorInfo) -> bytes:
+    return ENCODER.encode(Reply(request_id, error))
+
+
+def decode_result(op: str, reply: Reply) -> msgspec.Struct:
+    """Decode the result of a successful reply to ``op``."""
+    return _RESULT_DECODERS[op].decode(reply.result)

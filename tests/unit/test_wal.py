@@ -1,0 +1,215 @@
+"""The write-ahead log keeps exactly the valid prefix of what was appended, and is safe to append to after
+recovery."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workers import wal
+from workers.wal import HEADER_BYTES, WalWriter, frame, replay, segments
+
+
+def write_log(wal_dir: Path, payloads: list[bytes]) -> None:
+    writer = WalWriter.open(wal_dir)
+    for payload in payloads:
+        writer.append(payload)
+    writer.close()
+
+
+def only_segment(wal_dir: Path) -> Path:
+    (segment,) = segments(wal_dir)
+    return segment
+
+
+def test_appended_records_replay_in_order(tmp_path: Path) -> None:
+    payloads = [b"first", b"", b"x" * 10_000, bytes(range(256))]
+    write_log(tmp_path / "wal", payloads)
+
+    replayed, report = replay(tmp_path / "wal")
+
+    assert replayed == payloads
+    assert report == wal.RecoveryReport(records=4)
+
+
+def test_replay_of_a_missing_log_is_empty(tmp_path: Path) -> None:
+    assert replay(tmp_path / "wal") == ([], wal.RecoveryReport(records=0))
+
+
+def test_sync_clears_dirty_and_reports_nothing_to_do_after(tmp_path: Path) -> None:
+    writer = WalWriter.open(tmp_path / "wal")
+    assert writer.dirty  # the new segment's directory entry is not durable yet
+    writer.sync()
+    assert not writer.dirty
+    writer.append(b"record")
+    assert writer.dirty
+    writer.sync()
+    assert not writer.dirty
+    writer.close()
+
+
+def test_torn_final_record_is_dropped_reported_and_kept_for_forensics(tmp_path: Path) -> None:
+    wal_dir = tmp_path / "wal"
+    write_log(wal_dir, [b"one", b"two", b"three"])
+    segment = only_segment(wal_dir)
+    full = segment.read_bytes()
+    segment.write_bytes(full[:-2])  # the crash cut the last record short
+
+    replayed, report = replay(wal_dir)
+
+    assert replayed == [b"one", b"two"]
+    torn_size = len(frame(b"three")) - 2
+    assert report == wal.RecoveryReport(2, torn_size, "torn record", segment.name)
+    assert segment.stat().st_size == len(full) - len(frame(b"three"))
+    (dropped,) = wal_dir.glob("dropped-*.bin")
+    assert dropped.read_bytes() == full[-len(frame(b"three")) : -2]
+
+
+def test_appending_after_recovery_continues_after_the_good_prefix(tmp_path: Path) -> None:
+    wal_dir = tmp_path / "wal"
+    write_log(wal_dir, [b"one", b"two", b"three"])
+    segment = only_segment(wal_dir)
+    segment.write_bytes(segment.read_bytes()[:-1])
+    replay(wal_dir)
+
+    write_log(wal_dir, [b"four"])
+    replayed, report = replay(wal_dir)
+
+    assert replayed == [b"one", b"two", b"four"]
+    assert report.dropped_reason is None
+
+
+def test_a_flipped_byte_stops_replay_at_the_damaged_record(tmp_path: Path) -> None:
+    wal_dir = tmp_path / "wal"
+    write_log(wal_dir, [b"alpha", b"bravo", b"charlie", b"delta"])
+    segment = only_segment(wal_dir)
+    data = bytearray(segment.read_bytes())
+    second_payload = len(frame(b"alpha")) + HEADER_BYTES
+    data[second_payload + 1] ^= 0x40
+    segment.write_bytes(bytes(data))
+
+    replayed, report = replay(wal_dir)
+
+    assert replayed == [b"alpha"]
+    assert report.records == 1
+    assert report.dropped_reason == f"corrupt record: payload checksum mismatch at offset {len(frame(b'alpha'))}"
+    assert report.dropped_bytes == len(data) - len(frame(b"alpha"))
+
+
+def test_a_damaged_header_is_reported_as_corrupt(tmp_path: Path) -> None:
+    wal_dir = tmp_path / "wal"
+    write_log(wal_dir, [b"alpha", b"bravo"])
+    segment = only_segment(wal_dir)
+    data = bytearray(segment.read_bytes())
+    data[len(frame(b"alpha")) + 4] ^= 0x01  # the length field of the second record
+    segment.write_bytes(bytes(data))
+
+    replayed, report = replay(wal_dir)
+
+    assert replayed == [b"alpha"]
+    assert report.dropped_reason is not None and "header checksum mismatch" in report.dropped_reason
+
+
+def test_segments_roll_over_and_replay_across_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wal, "SEGMENT_MAX_BYTES", 100)
+    wal_dir = tmp_path / "wal"
+    payloads = [bytes([i]) * 40 for i in range(10)]
+
+    write_log(wal_dir, payloads)
+
+    names = [p.name for p in segments(wal_dir)]
+    assert names[:2] == ["000000000001.log", "000000000002.log"]
+    assert len(names) == 5  # 56-byte records: the third finds the segment over 100 bytes and rolls
+    assert replay(wal_dir) == (payloads, wal.RecoveryReport(records=10))
+
+
+def test_damage_in_one_segment_drops_all_later_segments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wal, "SEGMENT_MAX_BYTES", 100)
+    wal_dir = tmp_path / "wal"
+    payloads = [bytes([i]) * 40 for i in range(10)]
+    write_log(wal_dir, payloads)
+    second = segments(wal_dir)[1]
+    second.write_bytes(second.read_bytes()[:-3])
+    total_after_cut = sum(p.stat().st_size for p in segments(wal_dir)[1:]) - len(frame(payloads[2]))
+
+    replayed, report = replay(wal_dir)
+
+    assert replayed == payloads[:3]
+    assert report == wal.RecoveryReport(3, total_after_cut, "torn record", second.name)
+    assert [p.name for p in segments(wal_dir)] == ["000000000001.log", "000000000002.log"]
+    (dropped,) = wal_dir.glob("dropped-*.bin")
+    assert dropped.stat().st_size == total_after_cut
+    write_log(wal_dir, [b"next"])
+    assert replay(wal_dir)[0] == [*payloads[:3], b"next"]
+
+
+def test_a_failed_fsync_makes_the_writer_refuse_all_further_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = WalWriter.open(tmp_path / "wal")
+    writer.append(b"unacknowledged")
+
+    def failing_fdatasync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(wal.os, "fdatasync", failing_fdatasync)
+    with pytest.raises(OSError, match="Input/output"):
+        writer.sync()
+    monkeypatch.undo()
+
+    with pytest.raises(OSError, match="reopen the space"):
+        writer.append(b"later")
+    with pytest.raises(OSError, match="reopen the space"):
+        writer.sync()
+    writer.close()
+
+
+def test_a_failed_write_leaves_no_partial_record_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wal_dir = tmp_path / "wal"
+    writer = WalWriter.open(wal_dir)
+    writer.append(b"kept")
+
+    def write_half_then_fail(fd: int, data: bytes) -> None:
+        wal.os.write(fd, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(wal, "write_all", write_half_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        writer.append(b"lost" * 10)
+    monkeypatch.undo()
+    writer.append(b"after")
+    writer.close()
+
+    assert replay(wal_dir) == ([b"kept", b"after"], wal.RecoveryReport(records=2))
+
+
+@given(
+    payloads=st.lists(st.binary(max_size=64), max_size=12),
+    cut_fraction=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_any_truncation_replays_exactly_the_complete_records_before_the_cut(
+    payloads: list[bytes], cut_fraction: float
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        wal_dir = Path(tmp) / "wal"
+        write_log(wal_dir, payloads)
+        segment = only_segment(wal_dir)
+        data = segment.read_bytes()
+        cut = round(cut_fraction * len(data))
+        segment.write_bytes(data[:cut])
+
+        replayed, report = replay(wal_dir)
+
+        ends, end = [], 0
+        for payload in payloads:
+            end += len(frame(payload))
+            ends.append(end)
+        complete = sum(1 for record_end in ends if record_end <= cut)
+        assert replayed == payloads[:complete]
+        at_boundary = cut in (0, *ends)
+        assert report.dropped_reason == (None if at_boundary else "torn record")
+        assert report.dropped_bytes == cut - (ends[complete - 1] if complete else 0)

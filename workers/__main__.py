@@ -1,0 +1,24 @@
+"""``python -m workers --id N --backend ENDPOINT``: one worker process, started and supervised by the router."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engram.config import config_from_env
+from engram.logs import setup_logging
+from workers.loop import WorkerLoop
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m workers")
+    parser.add_argument("--id", type=int, required=True, help="worker slot number")
+    parser.add_argument("--backend", required=True, help="the router's backend endpoint")
+    args = parser.parse_args()
+    setup_logging(f"worker{args.id}")
+    WorkerLoop(args.id, args.backend, config_from_env()).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The memories of one space as columns: one row per stored memory, numpy arrays beside Python lists.
+
+Why columns: recall scores every memory at once (one matrix product over ``units``), and the per-row metadata
+it sorts by must be arrays too. Embeddings are kept as unit vectors, so a dot product is a cosine, with the
+norm beside them so the embedding a client sent can be given back.
+
+Rows are only appended. Replacing a memory appends its new row and tombstones the old one, so row order is the
+order of the newest writes, which is what listing shows. Tombstoned rows are dropped by ``compact`` once they
+are the majority (and numerous enough for a copy of everything to be worth it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+INITIAL_CAPACITY_ROWS = 64
+COMPACT_MIN_TOMBSTONES = 1024
+
+_ARRAYS = ("units", "norms", "confidence", "observed_at", "stored_at", "last_access", "live", "builtin")
+
+
+class Columns:
+    """Row storage with capacity doubling. Not thread-safe: the worker loop owns it."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.rows = 0  # rows in use, live or tombstoned
+        self.live_count = 0
+        self.ids: list[str] = []
+        self.content: list[str] = []
+        self.row_of: dict[str, int] = {}  # live memories only
+        self._allocate(INITIAL_CAPACITY_ROWS)
+
+    def _allocate(self, capacity: int) -> None:
+        self.units = np.zeros((capacity, self.dim), dtype=np.float32)
+        self.norms = np.zeros(capacity, dtype=np.float64)  # float64: a float32 norm can overflow
+        self.confidence = np.zeros(capacity, dtype=np.float64)
+        self.observed_at = np.zeros(capacity, dtype=np.float64)
+        self.stored_at = np.zeros(capacity, dtype=np.float64)
+        self.last_access = np.zeros(capacity, dtype=np.float64)
+        self.live = np.zeros(capacity, dtype=bool)
+        self.builtin = np.zeros(capacity, dtype=bool)  # embedding from the built-in text embedder
+
+    @property
+    def capacity(self) -> int:
+        return len(self.live)
+
+    @property
+    def tombstones(self) -> int:
+        return self.rows - self.live_count
+
+    def append(
+        self,
+        memory_id: str,
+        content: str,
+        unit: np.ndarray,
+        norm: float,
+        builtin: bool,
+        confidence: float,
+        observed_at: float,
+        stored_at: float,
+    ) -> int:
+        """Add a live row for ``memory_id`` (the caller tombstones any older row of the same id first)."""
+        if self.rows == self.capacity:
+            self._reallocate(2 * self.capacity, slice(0, self.rows))
+        row = self.rows
+        self.units[row] = unit
+        self.norms[row] = norm
+        self.confidence[row] = confidence
+        self.observed_at[row] = observed_at
+        self.stored_at[row] = stored_at
+        self.last_access[row] = stored_at
+        self.live[row] = True
+        self.builtin[row] = builtin
+        self.ids.append(memory_id)
+        self.content.append(content)
+        self.row_of[memory_id] = row
+        self.rows += 1
+        self.live_count += 1
+        return row
+
+    def tombstone(self, row: int) -> None:
+        del self.row_of[self.ids[row]]
+        self.live[row] = False
+        self.content[row] = ""  # the text is the bulk of a row's Python memory
+        self.live_count -= 1
+
+    def embedding(self, row: int) -> bytes:
+        """The embedding as stored (unit vector times norm), as little-endian float32 bytes."""
+        return (self.units[row].astype(np.float64) * self.norms[row]).astype("<f4").tobytes()
+
+    def wants_compaction(self) -> bool:
+        return self.tombstones > COMPACT_MIN_TOMBSTONES and 2 * self.tombstones > self.rows
+
+    def compact(self) -> np.ndarray:
+        """Drop tombstoned rows, keeping order. Returns the new row of every old row (-1 for dropped ones), so
+        structures that refer to rows can follow."""
+        keep = np.flatnonzero(self.live[: self.rows])
+        new_row = np.full(self.rows, -1, dtype=np.intp)
+        new_row[keep] = np.arange(len(keep))
+        self._reallocate(max(INITIAL_CAPACITY_ROWS, 2 * len(keep)), keep)
+        self.ids = [self.ids[row] for row in keep]
+        self.content = [self.content[row] for row in keep]
+        self.row_of = {memory_id: row for row, memory_id in enumerate(self.ids)}
+        self.rows = len(keep)
+        return new_row
+
+    def _reallocate(self, capacity: int, kept_rows: np.ndarray | slice) -> None:
+        """New arrays of ``capacity`` rows holding ``kept_rows`` of the old ones, in order."""
+        old = {name: getattr(self, name) for name in _ARRAYS}
+        self._allocate(capacity)
+        for name, array in old.items():
+            kept = array[kept_rows]
+            getattr(self, name)[: len(kept)] = kept

@@ -1,0 +1,235 @@
+"""The write-ahead log of one memory space: append-only segments of checksummed records.
+
+A record is a 16-byte header ``<IIII``: magic, payload length, crc32 of the payload, crc32 of the first 12
+header bytes, then the payload. The header checksum tells a torn or garbage header from a real one before its
+length is trusted. Segments are ``wal/000000000001.log``, ``000000000002.log``, ...; a new one starts once the
+current one exceeds ``SEGMENT_MAX_BYTES``, so later compaction can drop whole files.
+
+Durability (DESIGN §5): ``append`` only writes; ``sync`` makes everything appended so far durable. The worker
+appends a whole batch of requests and syncs once (group commit), and acknowledges nothing before ``sync``
+returned. After a failed fsync the kernel may have dropped the dirty pages, so the writer refuses all further
+work: the worker must reopen the space, which replays what the disk really holds.
+
+Recovery keeps the longest valid prefix of the log. Everything from the first torn or corrupt record on
+(including later segments) is copied to ``wal/dropped-<unix_ms>.bin`` for forensics and cut off, so new
+appends follow the last good record and a later replay cannot stop early at the same damage.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import time
+import zlib
+from io import BufferedWriter
+from pathlib import Path
+
+import msgspec
+
+from engram.atomic import fsync_dir, write_all
+
+MAGIC = 0x4C574E45  # b"ENWL" little-endian
+HEADER = struct.Struct("<IIII")
+HEADER_BYTES = HEADER.size
+SEGMENT_MAX_BYTES = 64 * 1024 * 1024
+
+_SEGMENT_NAME = re.compile(r"\d{12}\.log")
+
+
+class RecoveryReport(msgspec.Struct):
+    """What ``replay`` found: the records it kept and, if the log was damaged, what it dropped and why."""
+
+    records: int
+    dropped_bytes: int = 0
+    dropped_reason: str | None = None  # "torn record" or "corrupt record: ..."
+    segment: str | None = None  # the segment file holding the first bad record
+
+
+def frame(payload: bytes) -> bytes:
+    """The bytes of one record: header, then payload."""
+    head = struct.pack("<III", MAGIC, len(payload), zlib.crc32(payload))
+    return head + struct.pack("<I", zlib.crc32(head)) + payload
+
+
+def _segment_name(sequence: int) -> str:
+    return f"{sequence:012d}.log"
+
+
+def segments(wal_dir: Path) -> list[Path]:
+    """The segment files of a log, oldest first (other files, such as dropped tails, are not segments)."""
+    if not wal_dir.is_dir():
+        return []
+    return sorted(p for p in wal_dir.iterdir() if _SEGMENT_NAME.fullmatch(p.name))
+
+
+class WalWriter:
+    """Appends records to the newest segment of one log. Not thread-safe: one worker loop owns it."""
+
+    def __init__(self, wal_dir: Path, sequence: int, fd: int, size: int, dir_dirty: bool) -> None:
+        self._dir = wal_dir
+        self._sequence = sequence
+        self._fd = fd
+        self._size = size
+        self._dirty = False  # bytes written since the last fdatasync
+        self._dir_dirty = dir_dirty  # a segment file was created since the last directory fsync
+        self._failure: OSError | None = None
+
+    @classmethod
+    def open(cls, wal_dir: Path) -> WalWriter:
+        """Open the log in ``wal_dir`` for appending (creating the directory and the first segment if needed).
+
+        Run ``replay`` first: appending after a damaged tail would put new records where replay never reaches.
+        """
+        if not wal_dir.is_dir():
+            wal_dir.mkdir(parents=True)
+            fsync_dir(wal_dir.parent)
+        existing = segments(wal_dir)
+        sequence = int(existing[-1].stem) if existing else 1
+        path = wal_dir / _segment_name(sequence)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        return cls(wal_dir, sequence, fd, os.fstat(fd).st_size, dir_dirty=not existing)
+
+    @property
+    def dirty(self) -> bool:
+        """True when something was appended (or a segment created) that is not durable yet."""
+        return self._dirty or self._dir_dirty
+
+    def append(self, payload: bytes) -> None:
+        """Write one record (no fsync). On a failed write the partial record is cut off again, so the log
+        never holds garbage before records appended later."""
+        self._check_usable()
+        if self._size > SEGMENT_MAX_BYTES:
+            self._roll()
+        record = frame(payload)
+        try:
+            write_all(self._fd, record)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError as exc:
+                self._failure = exc
+            raise
+        self._size += len(record)
+        self._dirty = True
+
+    def sync(self) -> None:
+        """Make every appended record durable. Raises OSError if it could not; then nothing since the previous
+        successful sync may be acknowledged, and the writer is unusable from then on."""
+        self._check_usable()
+        try:
+            if self._dirty:
+                os.fdatasync(self._fd)
+                self._dirty = False
+            if self._dir_dirty:
+                fsync_dir(self._dir)
+                self._dir_dirty = False
+        except OSError as exc:
+            self._failure = exc
+            raise
+
+    def close(self) -> None:
+        """Sync, then close. The file is closed even when the sync fails (the error is raised after)."""
+        if self._fd < 0:
+            return
+        try:
+            if self._failure is None:
+                self.sync()
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _roll(self) -> None:
+        """Start the next segment. The current one is synced first: ``sync`` only covers the newest file."""
+        if self._dirty:
+            self.sync()
+        new_fd = os.open(
+            self._dir / _segment_name(self._sequence + 1),
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND,
+            0o644,
+        )
+        os.close(self._fd)
+        self._fd = new_fd
+        self._sequence += 1
+        self._size = 0
+        self._dir_dirty = True
+
+    def _check_usable(self) -> None:
+        if self._fd < 0:
+            raise OSError(f"write-ahead log {self._dir} is closed")
+        if self._failure is not None:
+            raise OSError(f"write-ahead log {self._dir} failed earlier ({self._failure}); reopen the space")
+
+
+def replay(wal_dir: Path) -> tuple[list[bytes], RecoveryReport]:
+    """The payloads of the log's valid prefix, oldest first, and a report of what was dropped.
+
+    Damaged data never raises: the log is repaired (see the module docstring). Only real I/O errors raise.
+    """
+    payloads: list[bytes] = []
+    all_segments = segments(wal_dir)
+    for index, path in enumerate(all_segments):
+        data = path.read_bytes()
+        good_end, reason = _scan(data, payloads)
+        if reason is not None:
+            later = all_segments[index + 1 :]
+            dropped = len(data) - good_end + sum(p.stat().st_size for p in later)
+            _cut_off(wal_dir, path, memoryview(data)[good_end:], later, good_end)
+            return payloads, RecoveryReport(len(payloads), dropped, reason, path.name)
+    return payloads, RecoveryReport(len(payloads))
+
+
+def _scan(data: bytes, payloads: list[bytes]) -> tuple[int, str | None]:
+    """Append the payloads of ``data``'s valid records to ``payloads``; return where the valid prefix ends
+    and, if it ends before the data does, why."""
+    view = memoryview(data)
+    offset = 0
+    while offset < len(data):
+        if len(data) - offset < HEADER_BYTES:
+            return offset, "torn record"
+        magic, length, payload_crc, header_crc = HEADER.unpack_from(data, offset)
+        if magic != MAGIC:
+            return offset, f"corrupt record: bad magic at offset {offset}"
+        if header_crc != zlib.crc32(view[offset : offset + 12]):
+            return offset, f"corrupt record: header checksum mismatch at offset {offset}"
+        start = offset + HEADER_BYTES
+        if len(data) - start < length:
+            return offset, "torn record"
+        payload = bytes(view[start : start + length])
+        if zlib.crc32(payload) != payload_crc:
+            return offset, f"corrupt record: payload checksum mismatch at offset {offset}"
+        payloads.append(payload)
+        offset = start + length
+    return offset, None
+
+
+def _cut_off(wal_dir: Path, bad: Path, tail: memoryview, later: list[Path], good_end: int) -> None:
+    """Keep the dropped bytes for forensics (durably, before destroying anything), then truncate ``bad`` at
+    ``good_end`` and remove the later segments."""
+    with _new_dropped_file(wal_dir) as out:
+        out.write(tail)
+        for path in later:
+            with path.open("rb") as src:
+                shutil.copyfileobj(src, out)
+        out.flush()
+        os.fsync(out.fileno())
+    fd = os.open(bad, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, good_end)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    for path in later:
+        path.unlink()
+    fsync_dir(wal_dir)
+
+
+def _new_dropped_file(wal_dir: Path) -> BufferedWriter:
+    """``dropped-<unix_ms>.bin``, never overwriting the file of an earlier recovery in the same ms."""
+    stamp = time.time_ns() // 1_000_000
+    while True:
+        try:
+            return (wal_dir / f"dropped-{stamp}.bin").open("xb")
+        except FileExistsError:
+            stamp += 1
