@@ -50,15 +50,49 @@ class Placement(msgspec.Struct, array_like=True, frozen=True):
 # Requests (frame 2). The tag of each struct is its op name.
 
 
+class EpisodeContext(msgspec.Struct, omit_defaults=True):
+    """What makes a memory an episode: where, who, why and how it happened. Stored and returned as sent."""
+
+    where_location: str | None = None
+    who: list[str] | None = None
+    why: str | None = None
+    how: str | None = None
+    emotional_valence: float | None = None
+    importance: float | None = None
+
+
 class MemoryIn(msgspec.Struct, omit_defaults=True):
     """One memory to remember. ``embedding`` is float32 bytes of the space's dimension, or None for the built-in
-    text embedder. ``observed_at`` is epoch seconds (defaults to the time the worker stores it)."""
+    text embedder. ``observed_at`` is epoch seconds (defaults to the time the worker stores it). An episode is a
+    memory with ``episode`` context (its ``content`` is the episode's ``what``). With ``auto_link`` the worker links
+    the new memory to existing ones whose similarity is at least ``link_threshold``."""
 
     content: str
     id: str | None = None
     embedding: bytes | None = None
     confidence: float = 0.7
     observed_at: float | None = None
+    tags: list[str] = []
+    memory_type: str | None = None
+    metadata: dict[str, str] = {}
+    decay_rate: float | None = None
+    confidence_reasoning: str | None = None
+    episode: EpisodeContext | None = None
+    auto_link: bool = False
+    link_threshold: float = 0.7
+
+
+class Filters(msgspec.Struct, omit_defaults=True):
+    """Restrict recall, search and list to memories that carry every tag in ``tags``, none in ``exclude_tags``,
+    every ``metadata`` pair, were observed within [``from_time``, ``to_time``] (epoch seconds), and, when ``kind`` is
+    set, are of that kind ("memory" or "episode")."""
+
+    tags: list[str] = []
+    exclude_tags: list[str] = []
+    metadata: dict[str, str] = {}
+    from_time: float | None = None
+    to_time: float | None = None
+    kind: str | None = None
 
 
 class Ping(msgspec.Struct, tag="ping"):
@@ -84,12 +118,21 @@ class Remember(msgspec.Struct, tag="remember"):
 
 
 class Recall(msgspec.Struct, tag="recall", omit_defaults=True):
-    """Recall by text (``query``), by embedding (float32 bytes), or both (scores are combined by max)."""
+    """Recall by text (``query``), by embedding (float32 bytes), or both (scores are combined by max).
+
+    ``mode``: "similarity" ranks by the cue alone; "spreading" ranks by activation spread from the similarity hits
+    along association edges; "hybrid" (default) blends both. Spreading is bounded by ``max_depth`` hops and
+    ``time_budget_ms``. With ``trace`` each hit carries the path activation took to reach it."""
 
     query: str | None = None
     embedding: bytes | None = None
     threshold: float = 0.5
     max_results: int = 10
+    mode: str = "hybrid"
+    max_depth: int = 3
+    time_budget_ms: float = 10.0
+    trace: bool = False
+    filters: Filters | None = None
 
 
 class GetMemory(msgspec.Struct, tag="get_memory"):
@@ -100,15 +143,69 @@ class ListMemories(msgspec.Struct, tag="list_memories", omit_defaults=True):
     offset: int = 0
     limit: int = 100
     include_embeddings: bool = False
+    filters: Filters | None = None
 
 
-Request = Ping | CreateSpace | ListSpaces | GetSpace | Remember | Recall | GetMemory | ListMemories
+class DeleteMemory(msgspec.Struct, tag="delete_memory"):
+    id: str
+
+
+class Search(msgspec.Struct, tag="search", omit_defaults=True):
+    """Content search: memories whose content contains the query's words, best coverage first."""
+
+    query: str
+    limit: int = 10
+    filters: Filters | None = None
+
+
+class Associate(msgspec.Struct, tag="associate", omit_defaults=True):
+    """An explicit association between two memories of one space (the original's Associate)."""
+
+    source: str
+    target: str
+    weight: float = 1.0
+
+
+class Consolidate(msgspec.Struct, tag="consolidate", omit_defaults=True):
+    """Run a consolidation pass now: cluster similar episodes into semantic patterns."""
+
+    similarity_threshold: float | None = None
+    min_cluster_size: int | None = None
+
+
+class ListConsolidations(msgspec.Struct, tag="list_consolidations", omit_defaults=True):
+    max_patterns: int = 100
+
+
+class GetConsolidation(msgspec.Struct, tag="get_consolidation"):
+    id: str
+
+
+Request = (
+    Ping
+    | CreateSpace
+    | ListSpaces
+    | GetSpace
+    | Remember
+    | Recall
+    | GetMemory
+    | ListMemories
+    | DeleteMemory
+    | Search
+    | Associate
+    | Consolidate
+    | ListConsolidations
+    | GetConsolidation
+)
 
 REGISTRY_OPS = frozenset({"ping", "create_space", "list_spaces"})
 """Ops the router answers itself (``get_space`` is checked by the router, then answered by the owning worker)."""
 
-WRITE_OPS = frozenset({"remember"})
+CREATING_OPS = frozenset({"remember"})
 """Ops that create their space when it does not exist yet (as the original Engram does)."""
+
+MUTATING_OPS = frozenset({"remember", "delete_memory", "associate", "consolidate"})
+"""Ops that append to the space's write-ahead log: their replies wait for the batch's fsync."""
 
 # ---------------------------------------------------------------------------------------------------------------
 # Results
@@ -171,9 +268,17 @@ class SpaceDetail(msgspec.Struct):
     worker: WorkerRef
 
 
+class Link(msgspec.Struct):
+    """An association edge as seen from one memory. ``kind``: "explicit", "similarity", "episode" or "temporal"."""
+
+    target: str
+    weight: float
+    kind: str
+
+
 class StoredMemory(msgspec.Struct):
     """What remember reports for one memory. ``activation`` is the stored confidence scaled by the space's memory
-    pressure, as the original Engram reports it in ``storage_confidence``."""
+    pressure, as the original Engram reports it in ``storage_confidence``. ``links`` are the edges auto-linking made."""
 
     id: str
     confidence: float
@@ -181,13 +286,17 @@ class StoredMemory(msgspec.Struct):
     observed_at: float
     stored_at: float
     replaced: bool
+    links: list[Link] = []
 
 
 class Remembered(msgspec.Struct):
     memories: list[StoredMemory]
 
 
-class MemoryRecord(msgspec.Struct):
+class MemoryRecord(msgspec.Struct, omit_defaults=True):
+    """A memory as stored. ``confidence`` is the stored confidence; ``current_confidence`` is it after decay since
+    ``last_access`` (the forgetting curve, see docs/memory-model.md)."""
+
     id: str
     content: str
     confidence: float
@@ -196,21 +305,88 @@ class MemoryRecord(msgspec.Struct):
     last_access: float
     embedding_source: str  # "client" or "builtin"
     embedding: bytes | None = None
+    kind: str = "memory"  # "memory" or "episode"
+    current_confidence: float | None = None
+    access_count: int = 0
+    decay_rate: float | None = None
+    tags: list[str] = []
+    memory_type: str | None = None
+    metadata: dict[str, str] = {}
+    confidence_reasoning: str | None = None
+    episode: EpisodeContext | None = None
+    links: list[Link] = []
 
 
-class Hit(msgspec.Struct):
+class Hit(msgspec.Struct, omit_defaults=True):
+    """One recalled memory. ``similarity`` is the cue's similarity (0 for memories reached only by spreading),
+    ``activation`` the spreading activation it received, ``score`` the blended rank, ``retrieval`` how it was found
+    ("similarity" or "spreading") and ``path`` the memory ids activation travelled through (with trace)."""
+
     memory: MemoryRecord
     similarity: float
+    activation: float = 0.0
+    score: float = 0.0
+    retrieval: str = "similarity"
+    depth: int = 0
+    path: list[str] = []
 
 
 class RecallResult(msgspec.Struct):
     hits: list[Hit]
     searched: int
+    spread_hops: int = 0
+    elapsed_ms: float = 0.0
 
 
 class MemoryPage(msgspec.Struct):
     memories: list[MemoryRecord]
     total: int
+
+
+class Deleted(msgspec.Struct):
+    id: str
+
+
+class Associated(msgspec.Struct):
+    source: str
+    target: str
+    weight: float
+
+
+class Citation(msgspec.Struct):
+    """An episode a semantic pattern was consolidated from."""
+
+    episode_id: str
+    observed_at: float
+    stored_at: float
+    last_access: float
+    encoding_confidence: float
+    content_preview: str
+
+
+class Pattern(msgspec.Struct):
+    """A semantic pattern: what a cluster of similar episodes has in common, with citations back to them."""
+
+    id: str
+    summary: str
+    strength: float
+    schema_confidence: float
+    last_consolidated: float
+    citations: list[Citation]
+    embedding: bytes | None = None
+
+
+class ConsolidationStats(msgspec.Struct):
+    total_runs: int = 0
+    last_run_at: float | None = None
+    episodes_considered: int = 0
+    patterns: int = 0
+
+
+class Consolidations(msgspec.Struct):
+    generated_at: float
+    patterns: list[Pattern]
+    stats: ConsolidationStats
 
 
 RESULT_TYPES: dict[str, type] = {
@@ -222,6 +398,12 @@ RESULT_TYPES: dict[str, type] = {
     "recall": RecallResult,
     "get_memory": MemoryRecord,
     "list_memories": MemoryPage,
+    "delete_memory": Deleted,
+    "search": MemoryPage,
+    "associate": Associated,
+    "consolidate": Consolidations,
+    "list_consolidations": Consolidations,
+    "get_consolidation": Pattern,
 }
 
 # ---------------------------------------------------------------------------------------------------------------

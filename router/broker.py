@@ -208,7 +208,7 @@ class Broker:
                 f"Memory space '{space}' not found.",
                 hint="List spaces with GET /api/v1/spaces, or create it with POST /api/v1/spaces.",
             )
-        if entry is None and header.op in p.WRITE_OPS:
+        if entry is None and header.op in p.CREATING_OPS:
             entry, fresh = self._registry.create(space, self._config.default_dim)
         if entry is None:
             placement = p.Placement(False, self._config.default_dim)

@@ -124,7 +124,7 @@ class WorkerLoop:
             request = p.REQUEST_DECODER.decode(body)
             placement = p.PLACEMENT_DECODER.decode(placement_bytes)
             result = self._execute(header.space, request, placement)
-            if header.op in p.WRITE_OPS:
+            if header.op in p.MUTATING_OPS:
                 written = header.space
             reply = p.ok_reply(header.request_id, result)
         except msgspec.DecodeError as exc:
