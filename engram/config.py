@@ -31,6 +31,7 @@ class Config(msgspec.Struct, kw_only=True):
     request_timeout_s: float = 30.0
     http_workers: int = 2
     http_threads: int = 4
+    consolidation_interval_s: float = 300.0  # a space's scheduled consolidation pass, when its episodes changed
 
     @property
     def worker_count(self) -> int:

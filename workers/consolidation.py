@@ -27,7 +27,7 @@ from engram.protocol import Citation, Consolidations, ConsolidationStats, Patter
 
 DEFAULT_SIMILARITY_THRESHOLD = 0.8
 DEFAULT_MIN_CLUSTER_SIZE = 3
-MAX_EPISODES_PER_PASS = 2000
+MAX_EPISODES_PER_PASS = 1000
 PREVIEW_CHARS = 120
 SUMMARY_TERMS = 6
 STATE_FILE = "consolidations.json"
@@ -109,19 +109,22 @@ def cluster(units: np.ndarray, threshold: float) -> list[list[int]]:
     least ``threshold``. Returns lists of row indexes; every row is in exactly one list."""
     if len(units) == 0:
         return []
-    centroids: list[np.ndarray] = []
+    sums = np.zeros_like(units, dtype=np.float64)  # row k: sum of cluster k's members
+    centroids = np.zeros_like(sums)  # row k: its normalised sum
+    count = 0
     for vector in units:
-        scores = np.array([c @ vector for c in centroids]) if centroids else np.empty(0)
-        if scores.size and scores.max() >= threshold:
-            best = int(scores.argmax())
-            centroids[best] = _normalise(centroids[best] + vector)
-        else:
-            centroids.append(vector.astype(np.float64))
+        scores = centroids[:count] @ vector
+        best = int(scores.argmax()) if count else -1
+        if best < 0 or scores[best] < threshold:
+            best, count = count, count + 1
+        sums[best] += vector
+        centroids[best] = _normalise(sums[best])
+    centroids = centroids[:count]
     # One refinement: assign every row to its most similar centroid, or alone when none is close enough.
-    similarity = units @ np.stack(centroids).T
+    similarity = units @ centroids.T
     best = similarity.argmax(axis=1)
     groups: dict[int, list[int]] = {}
-    singles = len(centroids)
+    singles = count
     for row, (cluster_no, score) in enumerate(zip(best, similarity[np.arange(len(units)), best], strict=True)):
         key = int(cluster_no) if score >= threshold else (singles := singles + 1)
         groups.setdefault(key, []).append(row)

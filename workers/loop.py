@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
 POLL_INTERVAL_MS = 100
+SCHEDULED_CHECK_INTERVAL_S = 1.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -47,6 +48,8 @@ class WorkerLoop:
         self._root = Path(config.data_root)
         self._spaces: dict[str, Space] = {}
         self._stopping = False
+        self._consolidation_interval_s = config.consolidation_interval_s
+        self._next_scheduled_check = 0.0
 
     def run(self) -> None:
         parent = os.getppid()
@@ -61,6 +64,7 @@ class WorkerLoop:
         socket.send_multipart([b"", p.ENCODER.encode(p.WorkerReady(self.worker_id, os.getpid()))])
         try:
             while not self._stopping:
+                self._run_scheduled_work()
                 if not socket.poll(POLL_INTERVAL_MS):
                     if os.getppid() != parent:  # the router died before PR_SET_PDEATHSIG took effect
                         log.error("router (pid %d) is gone; stopping", parent)
@@ -81,6 +85,22 @@ class WorkerLoop:
 
     def _request_stop(self, _signum: int, _frame: object) -> None:
         self._stopping = True
+
+    def _run_scheduled_work(self) -> None:
+        """Between batches, at most once a second: the consolidation pass of every open space that is due."""
+        now = time.monotonic()
+        if now < self._next_scheduled_check:
+            return
+        self._next_scheduled_check = now + SCHEDULED_CHECK_INTERVAL_S
+        wall = time.time()
+        for space_id, space in list(self._spaces.items()):
+            if not space.consolidation.due(wall, self._consolidation_interval_s):
+                continue
+            try:
+                result = space.consolidate(wall)
+                log.info("scheduled consolidation of %s: %d pattern(s)", space_id, len(result.patterns))
+            except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval; serving goes on
+                log.exception("scheduled consolidation of space %s failed", space_id)
 
     # -- one batch -------------------------------------------------------------------------------------------
 
@@ -158,7 +178,18 @@ class WorkerLoop:
             case p.GetMemory(id=memory_id):
                 return space.get(memory_id)
             case p.ListMemories():
-                return space.list(request.offset, request.limit, request.include_embeddings)
+                return space.list(request.offset, request.limit, request.include_embeddings, request.filters)
+            case p.DeleteMemory(id=memory_id):
+                space.delete(memory_id, now)
+                return p.Deleted(memory_id)
+            case p.Search():
+                return space.search(request.query, request.limit, request.filters)
+            case p.Consolidate():
+                return space.consolidate(now, request.similarity_threshold, request.min_cluster_size)
+            case p.ListConsolidations(max_patterns=max_patterns):
+                return space.consolidation.snapshot(max_patterns)
+            case p.GetConsolidation(id=pattern_id):
+                return space.pattern(pattern_id)
             case p.GetSpace():
                 worker = p.WorkerRef(self.worker_id, os.getpid())
                 return p.SpaceDetail(space_id, space.dim, space.created_at, space.count, worker)
@@ -209,9 +240,17 @@ def _empty_answer(space_id: str, request: p.Request) -> msgspec.Struct:
     match request:
         case p.Recall():
             return p.RecallResult([], 0)
-        case p.ListMemories():
+        case p.ListMemories() | p.Search():
             return p.MemoryPage([], 0)
-        case p.GetMemory(id=memory_id):
+        case p.Consolidate() | p.ListConsolidations():
+            return p.Consolidations(0.0, [], p.ConsolidationStats())
+        case p.GetConsolidation(id=pattern_id):
+            raise EngramError(
+                ErrorCode.CONSOLIDATION_NOT_FOUND,
+                f"Consolidation '{pattern_id}' not found in memory space '{space_id}'.",
+                hint="The memory space has no memories yet.",
+            )
+        case p.GetMemory(id=memory_id) | p.DeleteMemory(id=memory_id):
             raise EngramError(
                 ErrorCode.MEMORY_NOT_FOUND,
                 f"Memory '{memory_id}' not found in memory space '{space_id}'.",

@@ -20,14 +20,28 @@ from engram.atomic import fsync_dir, write_atomic
 from engram.embedder import embed_text, tokenize
 from engram.errors import EngramError, ErrorCode
 from engram.ids import new_memory_id, validate_memory_id, validate_space_id
-from engram.protocol import Hit, MemoryIn, MemoryPage, MemoryRecord, RecallResult, StoredMemory
+from engram.protocol import (
+    Consolidations,
+    Filters,
+    Hit,
+    MemoryIn,
+    MemoryPage,
+    MemoryRecord,
+    Pattern,
+    RecallResult,
+    StoredMemory,
+)
 from workers import validation as check
 from workers.columns import Columns
+from workers.consolidation import ConsolidationState, EpisodeView
+from workers.filters import RowFilter, compile_filters
 from workers.lexicon import Lexicon
 from workers.records import DeleteRecord, PutRecord, WalRecord, decode_record, encode_record
 from workers.wal import RecoveryReport, WalWriter, replay
 
 SPACE_FORMAT = 1
+SEARCH_MIN_COVERAGE = 0.5
+"""Content search returns memories holding at least half of the query's words (IDF-weighted)."""
 PRESSURE_CAPACITY_MEMORIES = 100_000
 """The original Engram's per-space ``max_memories``: activation falls as a space fills up towards it."""
 
@@ -73,6 +87,7 @@ class Space:
         # Replay before opening the writer: replay cuts off a damaged tail that appends must not follow.
         payloads, report = replay(directory / "wal")
         space = cls(settings, WalWriter.open(directory / "wal"))
+        space.consolidation = ConsolidationState(directory)
         try:
             space._replay(payloads)
         except BaseException:
@@ -133,6 +148,7 @@ class Space:
             pressure = self.count / PRESSURE_CAPACITY_MEMORIES
             activation = min(1.0, max(0.0, record.confidence * (1.0 - 0.5 * pressure)))
             stored.append(StoredMemory(record.id, record.confidence, activation, record.observed_at, now, replaced))
+        self.consolidation.note_change()
         return stored
 
     def delete(self, memory_id: str, now: float) -> None:
@@ -141,6 +157,7 @@ class Space:
         record = DeleteRecord(memory_id, now)
         self._wal.append(encode_record(record))
         self._apply(record)
+        self.consolidation.note_change()
 
     def _validate(self, memories: list[MemoryIn], now: float) -> list[_Put]:
         puts: list[_Put] = []
@@ -212,11 +229,14 @@ class Space:
     def get(self, memory_id: str) -> MemoryRecord:
         return self._record(self._row(memory_id), include_embedding=True)
 
-    def list(self, offset: int, limit: int, include_embeddings: bool) -> MemoryPage:
-        """Live memories in the order of their newest write."""
+    def list(
+        self, offset: int, limit: int, include_embeddings: bool, filters: Filters | None = None
+    ) -> MemoryPage:
+        """Live memories (that pass ``filters``) in the order of their newest write; ``total`` counts them all."""
         check.check_page(offset, limit)
-        rows = np.flatnonzero(self._columns.live[: self._columns.rows])[offset : offset + limit]
-        return MemoryPage([self._record(int(row), include_embeddings) for row in rows], self.count)
+        matching = np.flatnonzero(self.filter_mask(filters))
+        rows = matching[offset : offset + limit]
+        return MemoryPage([self._record(int(row), include_embeddings) for row in rows], len(matching))
 
     def recall(
         self, query: str | None, embedding: bytes | None, threshold: float, max_results: int, now: float
@@ -292,6 +312,72 @@ class Space:
             embedding_source="builtin" if c.builtin[row] else "client",
             embedding=c.embedding(row) if include_embedding else None,
         )
+
+    # -- search, filters, consolidation --------------------------------------------------------------------
+
+    def search(self, query: str, limit: int, filters: Filters | None) -> MemoryPage:
+        """Memories whose content holds the query's words, best IDF-weighted coverage first (newest on ties).
+        ``total`` counts every match, ``memories`` the first ``limit`` of them."""
+        check.check_page(0, limit)
+        columns = self._columns
+        coverage = self._lexicon.coverage(tokenize(query), columns.rows, columns.live_count)
+        matches = np.flatnonzero(self.filter_mask(filters) & (coverage >= SEARCH_MIN_COVERAGE))
+        order = np.lexsort((-columns.stored_at[matches], -coverage[matches]))
+        best = matches[order[:limit]]
+        return MemoryPage([self._record(int(row), include_embedding=False) for row in best], len(matches))
+
+    def filter_mask(self, filters: Filters | None) -> np.ndarray:
+        """Live rows that pass ``filters`` (all live rows without filters)."""
+        columns = self._columns
+        mask = columns.live[: columns.rows].copy()
+        row_filter = compile_filters(filters)
+        if row_filter is None:
+            return mask
+        mask &= row_filter.time_mask(columns.observed_at[: columns.rows])
+        if row_filter.checks_rows:
+            for row in np.flatnonzero(mask):
+                mask[row] = self._row_passes(int(row), row_filter)
+        return mask
+
+    def _row_passes(self, row: int, row_filter: RowFilter) -> bool:
+        record = self._record(row, include_embedding=False)
+        return row_filter.accepts(record.tags, record.metadata, record.kind)
+
+    def consolidate(
+        self, now: float, similarity_threshold: float | None = None, min_cluster_size: int | None = None
+    ) -> Consolidations:
+        """Run a consolidation pass over the space's episodes now (see workers/consolidation.py)."""
+        options = {"similarity_threshold": similarity_threshold, "min_cluster_size": min_cluster_size}
+        return self.consolidation.run(self._episodes(), now, **{k: v for k, v in options.items() if v is not None})
+
+    def pattern(self, pattern_id: str) -> Pattern:
+        pattern = self.consolidation.pattern(pattern_id)
+        if pattern is None:
+            raise EngramError(
+                ErrorCode.CONSOLIDATION_NOT_FOUND,
+                f"Consolidation '{pattern_id}' not found in memory space '{self.space_id}'.",
+                hint="List the current patterns with GET .../consolidations; a pass may have replaced it.",
+            )
+        return pattern
+
+    def _episodes(self) -> list[EpisodeView]:
+        columns = self._columns
+        views = []
+        for row in np.flatnonzero(columns.live[: columns.rows]):
+            record = self._record(int(row), include_embedding=False)
+            if record.kind == "episode":
+                views.append(
+                    EpisodeView(
+                        record.id,
+                        columns.units[row].astype(np.float64),
+                        record.content,
+                        record.confidence,
+                        record.observed_at,
+                        record.stored_at,
+                        record.last_access,
+                    )
+                )
+        return views
 
 
 def _make_dirs(directory: Path) -> None:

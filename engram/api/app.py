@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import falcon
 
+from engram.api.consolidations import ConsolidateResource, ConsolidationResource, ConsolidationsResource
 from engram.api.errors import install_error_handlers
 from engram.api.gateway import Gateway, RouterGateway
 from engram.api.health import HealthResource
 from engram.api.memories import MemoriesResource, MemoryResource
 from engram.api.recall import RecallResource
+from engram.api.search import SearchResource
 from engram.api.spaces import SpaceResource, SpacesResource
 from engram.config import Config
 
@@ -27,6 +29,9 @@ def create_app(config: Config, gateway: Gateway | None = None) -> falcon.App:
     memories = MemoriesResource(gateway, config)
     memory = MemoryResource(gateway, config)
     recall = RecallResource(gateway, config)
+    search = SearchResource(gateway, config)
+    consolidations = ConsolidationsResource(gateway, config)
+    consolidation = ConsolidationResource(gateway, config)
 
     app.add_route("/health", HealthResource(gateway))
     app.add_route(f"{API}/spaces", SpacesResource(gateway))
@@ -35,10 +40,17 @@ def create_app(config: Config, gateway: Gateway | None = None) -> falcon.App:
     app.add_route(f"{API}/spaces/{{space}}/memories", memories)
     app.add_route(f"{API}/spaces/{{space}}/memories/{{memory_id}}", memory)
     app.add_route(f"{API}/spaces/{{space}}/recall", recall)
+    app.add_route(f"{API}/spaces/{{space}}/search", search)
+    app.add_route(f"{API}/spaces/{{space}}/consolidate", ConsolidateResource(gateway, config))
+    app.add_route(f"{API}/spaces/{{space}}/consolidations", consolidations)
+    app.add_route(f"{API}/spaces/{{space}}/consolidations/{{pattern_id}}", consolidation)
 
     # Literal segments win over {memory_id}: "recall" and "remember" never reach MemoryResource.
     app.add_route(f"{API}/memories", memories)
     app.add_route(f"{API}/memories/remember", memories, suffix="remember")
     app.add_route(f"{API}/memories/recall", recall)
+    app.add_route(f"{API}/memories/search", search)
+    app.add_route(f"{API}/consolidations", consolidations)
+    app.add_route(f"{API}/consolidations/{{pattern_id}}", consolidation)
     app.add_route(f"{API}/memories/{{memory_id}}", memory)
     return app

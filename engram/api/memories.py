@@ -17,6 +17,7 @@ import msgspec
 from engram import protocol
 from engram.api.bodies import RememberBody, read_body
 from engram.api.conversions import embedding_bytes, embedding_list, parse_timestamp, rfc3339
+from engram.api.filters import FILTER_PARAMS, filters_from_query
 from engram.api.gateway import Gateway
 from engram.api.params import ListQuery, read_query
 from engram.api.responses import ConfidenceView, confidence_view, send_json
@@ -106,9 +107,10 @@ class MemoriesResource:
     on_post_remember = on_post
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, space: str | None = None) -> None:
-        query = read_query(req, ListQuery)
+        query = read_query(req, ListQuery, skip=FILTER_PARAMS)
         space = space_of_request(req, self._config, path_space=space)
-        request = protocol.ListMemories(query.offset, query.limit, query.include_embeddings)
+        filters = filters_from_query(req)
+        request = protocol.ListMemories(query.offset, query.limit, query.include_embeddings, filters)
         page = cast(protocol.MemoryPage, self._gateway.call(request, space))
         memories = [listed_memory(record) for record in page.memories]
         returned = len(memories)
@@ -149,6 +151,19 @@ class MemoryResource:
                 memory_space_id=space,
             ),
         )
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, memory_id: str, space: str | None = None) -> None:
+        """Really deletes (the original answered 200 "not_supported"): gone from recall, list and search, durably."""
+        memory_id = validate_memory_id(memory_id)
+        space = space_of_request(req, self._config, path_space=space)
+        deleted = cast(protocol.Deleted, self._gateway.call(protocol.DeleteMemory(memory_id), space))
+        send_json(resp, DeleteResponse("deleted", deleted.id, space))
+
+
+class DeleteResponse(msgspec.Struct):
+    status: str
+    memory_id: str
+    memory_space_id: str
 
 
 def memory_in(body: RememberBody) -> protocol.MemoryIn:
