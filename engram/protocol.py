@@ -266,6 +266,8 @@ class SpaceDetail(msgspec.Struct):
     created_at: float
     memories: int
     worker: WorkerRef
+    segments: int = 0  # sealed index segments (workers/index.py)
+    buffer: int = 0  # live memories not in a segment yet, searched exactly
 
 
 class Link(msgspec.Struct):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,10 +23,22 @@ STOP_TIMEOUT_S = 15.0
 READY_MARK = "Engram ready at "
 
 
+# Below the kernel's ephemeral range (32768+ on Linux), so a port we pick is never also handed out for a process's
+# own ephemeral binds (the router binds its backend socket to port 0) between our check and the server's bind.
+_TEST_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port that is free now, chosen outside the ephemeral range."""
+    for _ in range(200):
+        port = random.choice(_TEST_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port found in the test range")
 
 
 class RunningServer:

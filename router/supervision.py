@@ -3,6 +3,9 @@
 The broker calls ``reap`` on every tick of its loop (like gunicorn's arbiter): a dead worker is noticed within one
 tick, its slot is marked not ready, and a replacement is started at once, or after a back-off when it keeps dying.
 Readiness comes from the worker itself (``WorkerReady`` on the backend socket), not from the process existing.
+
+The index builder (workers/builder.py) is supervised the same way, in a slot of its own: it serves every worker,
+which connect to it on a loopback port chosen here and passed to them with ``--builder``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,6 +38,9 @@ _WORKER_THREAD_ENV = {
 }
 
 
+BUILDER_SLOT_ID = -1
+
+
 def worker_identity(worker_id: int) -> bytes:
     return f"w{worker_id}".encode()
 
@@ -53,6 +60,10 @@ class WorkerSlot:
         return self.process.pid if self.process is not None else None
 
     @property
+    def name(self) -> str:
+        return "index builder" if self.id == BUILDER_SLOT_ID else f"worker {self.id}"
+
+    @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -62,28 +73,34 @@ class WorkerPool:
         self._config = config
         self._backend = backend_endpoint
         self.slots = [WorkerSlot(i) for i in range(config.worker_count)]
+        self.builder = WorkerSlot(BUILDER_SLOT_ID)
+        self.builder_endpoint = _free_loopback_endpoint()
 
     def start_all(self) -> None:
-        for slot in self.slots:
+        for slot in (self.builder, *self.slots):
             self._start(slot)
 
     def _start(self, slot: WorkerSlot) -> None:
         env = {**self._config.to_env(), **_WORKER_THREAD_ENV}
-        command = [sys.executable, "-m", "workers", "--id", str(slot.id), "--backend", self._backend]
+        if slot is self.builder:
+            command = [sys.executable, "-m", "workers.builder", "--endpoint", self.builder_endpoint]
+        else:
+            command = [sys.executable, "-m", "workers", "--id", str(slot.id), "--backend", self._backend]
+            command += ["--builder", self.builder_endpoint]
         slot.process = subprocess.Popen(command, env=env)
         slot.ready = False
         slot.started_at = time.monotonic()
         slot.restart_at = None
-        log.info("worker %d started (pid %d)", slot.id, slot.process.pid)
+        log.info("%s started (pid %d)", slot.name, slot.process.pid)
 
     def reap(self) -> list[WorkerSlot]:
         """Notice dead workers, schedule or perform their restart; return the slots that died since last call."""
         now = time.monotonic()
         died = []
-        for slot in self.slots:
+        for slot in (*self.slots, self.builder):
             if slot.process is not None and slot.process.poll() is not None:
                 code = slot.process.returncode
-                log.error("worker %d (pid %d) exited with %s; restarting", slot.id, slot.process.pid, code)
+                log.error("%s (pid %d) exited with %s; restarting", slot.name, slot.process.pid, code)
                 slot.process = None
                 slot.ready = False
                 slot.recent_crashes = [t for t in slot.recent_crashes if now - t < CRASH_LOOP_WINDOW_S] + [now]
@@ -97,7 +114,7 @@ class WorkerPool:
 
     def stop_all(self) -> None:
         """SIGTERM every worker (they fsync and close their spaces), then SIGKILL what is left after the timeout."""
-        running = [slot for slot in self.slots if slot.alive]
+        running = [slot for slot in (*self.slots, self.builder) if slot.alive]
         for slot in running:
             slot.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         deadline = time.monotonic() + WORKER_STOP_TIMEOUT_S
@@ -105,6 +122,13 @@ class WorkerPool:
             try:
                 slot.process.wait(max(0.0, deadline - time.monotonic()))  # type: ignore[union-attr]
             except subprocess.TimeoutExpired:
-                log.error("worker %d did not stop in %.0f s; killing it", slot.id, WORKER_STOP_TIMEOUT_S)
+                log.error("%s did not stop in %.0f s; killing it", slot.name, WORKER_STOP_TIMEOUT_S)
                 os.kill(slot.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
                 slot.process.wait()  # type: ignore[union-attr]
+
+
+def _free_loopback_endpoint() -> str:
+    """A tcp endpoint on a loopback port free right now (the builder binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"

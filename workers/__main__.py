@@ -14,9 +14,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m workers")
     parser.add_argument("--id", type=int, required=True, help="worker slot number")
     parser.add_argument("--backend", required=True, help="the router's backend endpoint")
+    parser.add_argument("--builder", help="the index builder's endpoint (without it, search stays exact)")
     args = parser.parse_args()
     setup_logging(f"worker{args.id}")
-    WorkerLoop(args.id, args.backend, config_from_env()).run()
+    WorkerLoop(args.id, args.backend, config_from_env(), args.builder).run()
     return 0
 
 

@@ -16,7 +16,7 @@ import numpy as np
 INITIAL_CAPACITY_ROWS = 64
 COMPACT_MIN_TOMBSTONES = 1024
 
-_ARRAYS = ("units", "norms", "confidence", "observed_at", "stored_at", "last_access", "live", "builtin")
+_ARRAYS = ("units", "norms", "confidence", "observed_at", "stored_at", "last_access", "live", "builtin", "serials")
 
 
 class Columns:
@@ -26,6 +26,7 @@ class Columns:
         self.dim = dim
         self.rows = 0  # rows in use, live or tombstoned
         self.live_count = 0
+        self.next_serial = 1  # serials are handed out in row order, so ``serials`` is always sorted
         self.ids: list[str] = []
         self.content: list[str] = []
         self.row_of: dict[str, int] = {}  # live memories only
@@ -40,6 +41,7 @@ class Columns:
         self.last_access = np.zeros(capacity, dtype=np.float64)
         self.live = np.zeros(capacity, dtype=bool)
         self.builtin = np.zeros(capacity, dtype=bool)  # embedding from the built-in text embedder
+        self.serials = np.zeros(capacity, dtype=np.int64)  # stable identity of a row's write (workers/index.py)
 
     @property
     def capacity(self) -> int:
@@ -59,6 +61,7 @@ class Columns:
         confidence: float,
         observed_at: float,
         stored_at: float,
+        serial: int,
     ) -> int:
         """Add a live row for ``memory_id`` (the caller tombstones any older row of the same id first)."""
         if self.rows == self.capacity:
@@ -72,6 +75,8 @@ class Columns:
         self.last_access[row] = stored_at
         self.live[row] = True
         self.builtin[row] = builtin
+        self.serials[row] = serial
+        self.next_serial = max(self.next_serial, serial + 1)
         self.ids.append(memory_id)
         self.content.append(content)
         self.row_of[memory_id] = row

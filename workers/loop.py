@@ -23,6 +23,7 @@ import zmq
 from engram import protocol as p
 from engram.config import Config
 from engram.errors import EngramError, ErrorCode
+from workers.compaction import Compactor
 from workers.space import Space
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,11 @@ class _Outcome:
 
 
 class WorkerLoop:
-    def __init__(self, worker_id: int, backend: str, config: Config) -> None:
+    def __init__(self, worker_id: int, backend: str, config: Config, builder: str | None = None) -> None:
         self.worker_id = worker_id
         self._backend_endpoint = backend
+        self._builder_endpoint = builder  # the index builder (workers/builder.py); None: exact search only
+        self._index_seal_rows = config.index_seal_rows
         self._root = Path(config.data_root)
         self._spaces: dict[str, Space] = {}
         self._stopping = False
@@ -62,10 +65,18 @@ class WorkerLoop:
         socket.setsockopt(zmq.LINGER, 2000)
         socket.connect(self._backend_endpoint)
         socket.send_multipart([b"", p.ENCODER.encode(p.WorkerReady(self.worker_id, os.getpid()))])
+        poller = zmq.Poller()
+        poller.register(socket, zmq.POLLIN)
+        compactor = None
+        if self._builder_endpoint:
+            compactor = Compactor(context, self._builder_endpoint, self._index_seal_rows)
+            poller.register(compactor.socket, zmq.POLLIN)  # a finished segment wakes the loop to swap it in
         try:
             while not self._stopping:
                 self._run_scheduled_work()
-                if not socket.poll(POLL_INTERVAL_MS):
+                if compactor is not None:
+                    compactor.tick(self._spaces)
+                if socket not in dict(poller.poll(POLL_INTERVAL_MS)):
                     if os.getppid() != parent:  # the router died before PR_SET_PDEATHSIG took effect
                         log.error("router (pid %d) is gone; stopping", parent)
                         break
@@ -80,6 +91,8 @@ class WorkerLoop:
                     socket.send_multipart(frames)
         finally:
             self._close_all()
+            if compactor is not None:
+                compactor.close()
             socket.close()
             context.term()
 
@@ -144,7 +157,7 @@ class WorkerLoop:
             request = p.REQUEST_DECODER.decode(body)
             placement = p.PLACEMENT_DECODER.decode(placement_bytes)
             result = self._execute(header.space, request, placement)
-            if header.op in p.MUTATING_OPS:
+            if header.op in p.MUTATING_OPS or self._logged_by_read(header.space):
                 written = header.space
             reply = p.ok_reply(header.request_id, result)
         except msgspec.DecodeError as exc:
@@ -174,9 +187,22 @@ class WorkerLoop:
             case p.Remember(memories=memories):
                 return p.Remembered(space.remember(memories, now))
             case p.Recall():
-                return space.recall(request.query, request.embedding, request.threshold, request.max_results, now)
+                return space.recall(
+                    request.query,
+                    request.embedding,
+                    request.threshold,
+                    request.max_results,
+                    now,
+                    mode=request.mode,
+                    max_depth=request.max_depth,
+                    time_budget_ms=request.time_budget_ms,
+                    trace=request.trace,
+                    filters=request.filters,
+                )
             case p.GetMemory(id=memory_id):
-                return space.get(memory_id)
+                return space.get(memory_id, now)
+            case p.Associate():
+                return space.associate(request.source, request.target, request.weight, now)
             case p.ListMemories():
                 return space.list(request.offset, request.limit, request.include_embeddings, request.filters)
             case p.DeleteMemory(id=memory_id):
@@ -192,11 +218,22 @@ class WorkerLoop:
                 return space.pattern(pattern_id)
             case p.GetSpace():
                 worker = p.WorkerRef(self.worker_id, os.getpid())
-                return p.SpaceDetail(space_id, space.dim, space.created_at, space.count, worker)
+                index = space.index
+                return p.SpaceDetail(
+                    space_id, space.dim, space.created_at, space.count, worker,
+                    segments=index.segment_count, buffer=index.buffer_count(),
+                )  # fmt: skip
             case p.CreateSpace():
                 summary = p.SpaceSummary(space_id, space.dim, space.created_at)
                 return p.SpaceCreated(placement.fresh, summary)
         raise EngramError(ErrorCode.BAD_REQUEST, f"Op '{p.op_of(request)}' is not served by workers.")
+
+    def _logged_by_read(self, space_id: str) -> bool:
+        """Whether a read left records in its space's log: recall logs the reinforcement of what it returned
+        (docs/memory-model.md). Its reply then waits for the batch's fsync like a write's, so no reply reports an
+        access count or confidence that a crash could take back."""
+        space = self._spaces.get(space_id)
+        return space is not None and space.dirty
 
     def _open(self, space_id: str, placement: p.Placement) -> Space:
         space = self._spaces.get(space_id)
@@ -250,7 +287,7 @@ def _empty_answer(space_id: str, request: p.Request) -> msgspec.Struct:
                 f"Consolidation '{pattern_id}' not found in memory space '{space_id}'.",
                 hint="The memory space has no memories yet.",
             )
-        case p.GetMemory(id=memory_id) | p.DeleteMemory(id=memory_id):
+        case p.GetMemory(id=memory_id) | p.DeleteMemory(id=memory_id) | p.Associate(source=memory_id):
             raise EngramError(
                 ErrorCode.MEMORY_NOT_FOUND,
                 f"Memory '{memory_id}' not found in memory space '{space_id}'.",

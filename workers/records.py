@@ -9,6 +9,20 @@ from __future__ import annotations
 
 import msgspec
 
+from engram.protocol import EpisodeContext
+
+
+class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
+    """What a memory is beyond its text and vector, logged with it: tags, type, metadata, how fast it fades
+    (``decay_rate`` per hour, already defaulted by kind) and, for an episode, its context."""
+
+    tags: list[str] = []
+    memory_type: str | None = None
+    metadata: dict[str, str] = {}
+    decay_rate: float | None = None
+    confidence_reasoning: str | None = None
+    episode: EpisodeContext | None = None
+
 
 class PutRecord(msgspec.Struct, tag="put", array_like=True):
     """A memory stored (or replaced, when ``id`` exists already).
@@ -25,6 +39,11 @@ class PutRecord(msgspec.Struct, tag="put", array_like=True):
     confidence: float
     observed_at: float
     stored_at: float
+    profile: Profile | None = None  # None in records written before profiles existed: a plain memory
+    serial: int = 0
+    """This write's identity in the space, assigned at insert and increasing: index segments refer to memories
+    by serial because rows move when the columns compact (workers/index.py). 0 in records older than serials:
+    replay then assigns the next one, which is the same in every replay."""
 
 
 class DeleteRecord(msgspec.Struct, tag="delete", array_like=True):
@@ -34,7 +53,26 @@ class DeleteRecord(msgspec.Struct, tag="delete", array_like=True):
     deleted_at: float
 
 
-WalRecord = PutRecord | DeleteRecord
+class LinkRecord(msgspec.Struct, tag="link", array_like=True):
+    """An association edge formed between two live memories (kind "explicit", "similarity", "episode" or
+    "temporal"); edges of a memory vanish with it when it is deleted or replaced, so no record undoes them."""
+
+    source: str
+    target: str
+    weight: float
+    kind: str
+    linked_at: float
+
+
+class TouchRecord(msgspec.Struct, tag="touch", array_like=True):
+    """Memories a recall returned, reinforced at ``touched_at`` (workers/decay.py): each one's last access is reset,
+    its access count raised by one and its confidence nudged up."""
+
+    ids: list[str]
+    touched_at: float
+
+
+WalRecord = PutRecord | DeleteRecord | LinkRecord | TouchRecord
 
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(WalRecord)

@@ -10,6 +10,7 @@ Layout (DESIGN §6): ``<data_root>/<space>/{wal,hot,warm,cold}/`` and ``space.js
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,9 +22,10 @@ from engram.embedder import embed_text, tokenize
 from engram.errors import EngramError, ErrorCode
 from engram.ids import new_memory_id, validate_memory_id, validate_space_id
 from engram.protocol import (
+    Associated,
     Consolidations,
     Filters,
-    Hit,
+    Link,
     MemoryIn,
     MemoryPage,
     MemoryRecord,
@@ -31,12 +33,19 @@ from engram.protocol import (
     RecallResult,
     StoredMemory,
 )
+from workers import decay
 from workers import validation as check
+from workers.activation import check_spreading
 from workers.columns import Columns
 from workers.consolidation import ConsolidationState, EpisodeView
 from workers.filters import RowFilter, compile_filters
+from workers.graph import AUTO_LINK_MAX_LINKS, EXPLICIT, strongest_similar
+from workers.index import SpaceIndex
 from workers.lexicon import Lexicon
-from workers.records import DeleteRecord, PutRecord, WalRecord, decode_record, encode_record
+from workers.profiles import profile_of
+from workers.recollection import recollect
+from workers.records import DeleteRecord, LinkRecord, PutRecord, TouchRecord, WalRecord, decode_record, encode_record
+from workers.traits import Traits
 from workers.wal import RecoveryReport, WalWriter, replay
 
 SPACE_FORMAT = 1
@@ -63,6 +72,7 @@ class _Put(NamedTuple):
     record: PutRecord
     unit: np.ndarray
     norm: float
+    link_threshold: float | None = None  # set when the memory asked to be auto-linked by similarity
 
 
 class Space:
@@ -73,6 +83,7 @@ class Space:
         self._wal = wal
         self._columns = Columns(settings.dim)
         self._lexicon = Lexicon()
+        self._traits = Traits()  # profiles, access counts and the association graph (workers/traits.py)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -88,8 +99,10 @@ class Space:
         payloads, report = replay(directory / "wal")
         space = cls(settings, WalWriter.open(directory / "wal"))
         space.consolidation = ConsolidationState(directory)
+        space.index = SpaceIndex(directory / "hot", space._columns)
         try:
             space._replay(payloads)
+            space.index.load()  # after the replay: the segments refer to rows by serial
         except BaseException:
             space.close()
             raise
@@ -142,12 +155,16 @@ class Space:
         puts = self._validate(memories, now)
         stored = []
         for put in puts:
+            put.record.serial = self._columns.next_serial
             self._wal.append(encode_record(put.record))
             replaced = self._put(put.record, put.unit, put.norm)
+            links = self._form_links(put, now)
             record = put.record
             pressure = self.count / PRESSURE_CAPACITY_MEMORIES
             activation = min(1.0, max(0.0, record.confidence * (1.0 - 0.5 * pressure)))
-            stored.append(StoredMemory(record.id, record.confidence, activation, record.observed_at, now, replaced))
+            stored.append(
+                StoredMemory(record.id, record.confidence, activation, record.observed_at, now, replaced, links)
+            )
         self.consolidation.note_change()
         return stored
 
@@ -173,15 +190,17 @@ class Space:
             else:
                 (unit, norm), source = check.check_embedding(memory.embedding, self.dim), "client"
                 raw = memory.embedding
+            profile = profile_of(memory)
             if memory.id is None:
-                memory_id = new_memory_id()
+                prefix = "mem_" if memory.episode is None else "ep_"
+                memory_id = new_memory_id(prefix)
                 while memory_id in self._columns.row_of or memory_id in batch_ids:
-                    memory_id = new_memory_id()
+                    memory_id = new_memory_id(prefix)
             else:
                 memory_id = validate_memory_id(memory.id)
             batch_ids.add(memory_id)
-            record = PutRecord(memory_id, memory.content, raw, source, memory.confidence, observed_at, now)
-            puts.append(_Put(record, unit, norm))
+            record = PutRecord(memory_id, memory.content, raw, source, memory.confidence, observed_at, now, profile)
+            puts.append(_Put(record, unit, norm, memory.link_threshold if memory.auto_link else None))
         return puts
 
     def _apply(self, record: WalRecord) -> None:
@@ -197,6 +216,10 @@ class Space:
                 row = self._columns.row_of.get(memory_id)
                 if row is not None:
                     self._drop(row)
+            case LinkRecord():
+                self._traits.link(record)
+            case TouchRecord(ids=ids, touched_at=touched_at):
+                self._traits.reinforce(self._columns, ids, touched_at)
 
     def _put(self, record: PutRecord, unit: np.ndarray, norm: float) -> bool:
         """Store a memory's new row; True when it replaced a live memory of the same id."""
@@ -214,24 +237,30 @@ class Space:
             record.confidence,
             record.observed_at,
             record.stored_at,
+            max(record.serial, columns.next_serial),  # 0 (a record older than serials) gets the next one
         )
+        columns.last_access[row] = decay.first_access(record.observed_at, record.stored_at)
         self._lexicon.add(row, set(tokenize(record.content)))
+        self._traits.put(record)
         return old_row is not None
 
     def _drop(self, row: int) -> None:
+        self._traits.drop(self._columns.ids[row])
         self._lexicon.remove(row, set(tokenize(self._columns.content[row])))
+        self.index.note_dropped(row)
         self._columns.tombstone(row)
         if self._columns.wants_compaction():
             self._lexicon.renumber(self._columns.compact())
 
     # -- reads ----------------------------------------------------------------------------------------------
 
-    def get(self, memory_id: str) -> MemoryRecord:
-        return self._record(self._row(memory_id), include_embedding=True)
+    def get(self, memory_id: str, now: float | None = None) -> MemoryRecord:
+        """One memory with its embedding and edges (and, given ``now``, its current confidence)."""
+        record = self._record(self._row(memory_id), include_embedding=True, now=now)
+        record.links = self._traits.graph.links(memory_id)
+        return record
 
-    def list(
-        self, offset: int, limit: int, include_embeddings: bool, filters: Filters | None = None
-    ) -> MemoryPage:
+    def list(self, offset: int, limit: int, include_embeddings: bool, filters: Filters | None = None) -> MemoryPage:
         """Live memories (that pass ``filters``) in the order of their newest write; ``total`` counts them all."""
         check.check_page(offset, limit)
         matching = np.flatnonzero(self.filter_mask(filters))
@@ -239,56 +268,86 @@ class Space:
         return MemoryPage([self._record(int(row), include_embeddings) for row in rows], len(matching))
 
     def recall(
-        self, query: str | None, embedding: bytes | None, threshold: float, max_results: int, now: float
+        self,
+        query: str | None,
+        embedding: bytes | None,
+        threshold: float,
+        max_results: int,
+        now: float,
+        *,
+        mode: str = "hybrid",
+        max_depth: int = 3,
+        time_budget_ms: float = 10.0,
+        trace: bool = False,
+        filters: Filters | None = None,
     ) -> RecallResult:
-        """The memories most similar to a text query, an embedding, or both (the higher score counts).
+        """The memories that match a text query, an embedding, or both (the higher similarity counts), and in
+        "spreading" and "hybrid" ``mode`` those their associations lead to, ranked as workers/activation.py says.
 
-        Returned memories count as accessed now (in memory only: access times are not logged).
+        Each hit shows the memory as it was recalled (decayed confidence, previous last access); then every
+        returned memory is reinforced, with a logged ``TouchRecord``, so this leaves the space dirty.
         """
         check.check_recall(query, embedding, threshold, max_results)
+        check_spreading(mode, max_depth, time_budget_ms)
         unit_query = None if embedding is None else check.check_embedding(embedding, self.dim)[0]
         text = query if query is not None and query.strip() else None
         columns = self._columns
         if columns.live_count == 0:
             return RecallResult([], 0)
+        allowed = None if filters is None else self.filter_mask(filters)  # filters choose seeds and answers
         scores = np.zeros(columns.rows, dtype=np.float64)
         if text is not None:
-            scores = np.maximum(scores, self._text_scores(text))
+            scores = np.maximum(scores, self._text_scores(text, max_results, allowed))
         if unit_query is not None:
-            scores = np.maximum(scores, self._similarities(unit_query))
+            rows, similarities = self._similar(unit_query, max_results, allowed)
+            scores[rows] = np.maximum(scores[rows], similarities)
         scores = np.clip(scores, 0.0, 1.0)
-        candidates = np.flatnonzero(columns.live[: columns.rows] & (scores >= threshold))
+        eligible = columns.live[: columns.rows] if allowed is None else allowed
+        candidates = np.flatnonzero(eligible & (scores >= threshold))
         if len(candidates) > max_results:  # sort only the top (with every tie of the last place)
             kth_best = np.partition(scores[candidates], -max_results)[-max_results]
             candidates = candidates[scores[candidates] >= kth_best]
-        order = np.lexsort(
-            (
-                -candidates,
-                -columns.stored_at[candidates],
-                -columns.confidence[candidates],
-                -scores[candidates],
-            )
+        found = recollect(
+            columns,
+            self._traits,
+            candidates,
+            scores[candidates],
+            max_results,
+            now,
+            mode,
+            max_depth,
+            time_budget_ms,
+            allowed,
         )
-        best = candidates[order[:max_results]]
-        columns.last_access[best] = now
-        hits = [Hit(self._record(int(row), include_embedding=False), float(scores[row])) for row in best]
-        return RecallResult(hits, columns.live_count)
+        hits = found.hits(lambda row: self._record(row, include_embedding=False, now=now), trace)
+        self._reinforce([hit.memory.id for hit in hits], now)
+        return RecallResult(hits, columns.live_count, found.hops, found.elapsed_ms)
 
-    def _text_scores(self, text: str) -> np.ndarray:
-        """Per row: the better of lexical coverage and (for built-in embeddings only) the cosine with the
-        query's built-in embedding; an exact memory id scores 1."""
+    def _text_scores(self, text: str, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        """Per row: the better of lexical coverage and (for the ``k`` built-in embeddings most similar to the
+        query's built-in embedding, among ``allowed`` rows) that cosine; an exact memory id scores 1."""
         columns = self._columns
-        lexical = self._lexicon.coverage(tokenize(text), columns.rows, columns.live_count)
-        vector = np.where(columns.builtin[: columns.rows], self._similarities(embed_text(text, self.dim)), 0.0)
-        scores = np.maximum(lexical, vector)
+        scores = self._lexicon.coverage(tokenize(text), columns.rows, columns.live_count)
+        searchable = columns.builtin[: columns.rows] if allowed is None else columns.builtin[: columns.rows] & allowed
+        rows, similarities = self._similar(embed_text(text, self.dim), k, searchable)
+        scores[rows] = np.maximum(scores[rows], similarities)
         exact = columns.row_of.get(text.strip())
         if exact is not None:
             scores[exact] = 1.0
         return scores
 
     def _similarities(self, unit_query: np.ndarray) -> np.ndarray:
-        """Cosine of every row with a unit query: an exact scan, the one place an ANN index will plug in."""
+        """Cosine of every row with a unit query: an exact scan of the whole space (O(N); top-k callers use
+        ``_similar``)."""
         return self._columns.units[: self._columns.rows] @ unit_query
+
+    def _similar(
+        self, vector: np.ndarray, k: int, allowed_mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` live rows (among ``allowed_mask`` rows, when given) most similar to a unit vector, best first,
+        with their cosines (and every row tied with the k-th): exact over the buffer of recent writes, pynndescent
+        over sealed segments (workers/index.py). The one similarity-candidate path of recall."""
+        return self.index.search(vector, k, allowed_mask)
 
     def _row(self, memory_id: str) -> int:
         row = self._columns.row_of.get(memory_id)
@@ -300,9 +359,10 @@ class Space:
             )
         return row
 
-    def _record(self, row: int, include_embedding: bool) -> MemoryRecord:
+    def _record(self, row: int, include_embedding: bool, now: float | None = None) -> MemoryRecord:
+        """A row as a record with its traits (and, given ``now``, its current confidence)."""
         c = self._columns
-        return MemoryRecord(
+        record = MemoryRecord(
             id=c.ids[row],
             content=c.content[row],
             confidence=float(c.confidence[row]),
@@ -312,6 +372,43 @@ class Space:
             embedding_source="builtin" if c.builtin[row] else "client",
             embedding=c.embedding(row) if include_embedding else None,
         )
+        return self._traits.annotate(record, now)
+
+    # -- associations and reinforcement -----------------------------------------------------------------------
+
+    def associate(self, source: str, target: str, weight: float, now: float) -> Associated:
+        """An explicit edge between two memories of this space (workers/graph.py); durable after ``sync``."""
+        if not (math.isfinite(weight) and 0.0 < weight <= 1.0):
+            raise check.invalid(f"Association weight must be above 0 and at most 1, got {weight}.", "Use e.g. 0.8.")
+        self._row(source)
+        self._row(target)
+        if source == target:
+            raise check.invalid(f"A memory cannot be associated with itself ('{source}').", "Use two memory ids.")
+        self._log(LinkRecord(source, target, weight, EXPLICIT, now))
+        return Associated(source, target, weight)
+
+    def _form_links(self, put: _Put, now: float) -> list[Link]:
+        """Edges a just-stored memory forms (similarity with ``auto_link``; context and time for episodes)."""
+        memory_id = put.record.id
+        links: list[Link] = []
+        if put.link_threshold is not None:
+            c = self._columns
+            others = c.live[: c.rows].copy()
+            others[c.row_of[memory_id]] = False
+            rows, similarities = self._similar(put.unit, AUTO_LINK_MAX_LINKS, others)
+            links = strongest_similar(c.ids, rows, similarities, put.link_threshold)
+        links += self._traits.episode_links(memory_id)
+        for link in links:
+            self._log(LinkRecord(memory_id, link.target, link.weight, link.kind, now))
+        return links
+
+    def _reinforce(self, memory_ids: list[str], now: float) -> None:
+        if memory_ids:
+            self._log(TouchRecord(memory_ids, now))
+
+    def _log(self, record: WalRecord) -> None:
+        self._wal.append(encode_record(record))
+        self._apply(record)
 
     # -- search, filters, consolidation --------------------------------------------------------------------
 

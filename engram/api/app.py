@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import falcon
 
+from engram.api.associations import AssociationsResource
 from engram.api.consolidations import ConsolidateResource, ConsolidationResource, ConsolidationsResource
+from engram.api.episodes import EpisodesResource
 from engram.api.errors import install_error_handlers
 from engram.api.gateway import Gateway, RouterGateway
 from engram.api.health import HealthResource
@@ -32,6 +34,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> falcon.App:
     search = SearchResource(gateway, config)
     consolidations = ConsolidationsResource(gateway, config)
     consolidation = ConsolidationResource(gateway, config)
+    episodes = EpisodesResource(gateway, config)
 
     app.add_route("/health", HealthResource(gateway))
     app.add_route(f"{API}/spaces", SpacesResource(gateway))
@@ -41,6 +44,8 @@ def create_app(config: Config, gateway: Gateway | None = None) -> falcon.App:
     app.add_route(f"{API}/spaces/{{space}}/memories/{{memory_id}}", memory)
     app.add_route(f"{API}/spaces/{{space}}/recall", recall)
     app.add_route(f"{API}/spaces/{{space}}/search", search)
+    app.add_route(f"{API}/spaces/{{space}}/episodes", episodes)
+    app.add_route(f"{API}/spaces/{{space}}/associations", AssociationsResource(gateway, config))
     app.add_route(f"{API}/spaces/{{space}}/consolidate", ConsolidateResource(gateway, config))
     app.add_route(f"{API}/spaces/{{space}}/consolidations", consolidations)
     app.add_route(f"{API}/spaces/{{space}}/consolidations/{{pattern_id}}", consolidation)
@@ -50,6 +55,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> falcon.App:
     app.add_route(f"{API}/memories/remember", memories, suffix="remember")
     app.add_route(f"{API}/memories/recall", recall)
     app.add_route(f"{API}/memories/search", search)
+    app.add_route(f"{API}/episodes/remember", episodes)
     app.add_route(f"{API}/consolidations", consolidations)
     app.add_route(f"{API}/consolidations/{{pattern_id}}", consolidation)
     app.add_route(f"{API}/memories/{{memory_id}}", memory)

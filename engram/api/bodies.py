@@ -13,6 +13,7 @@ from typing import Annotated, Literal, TypeVar
 import falcon
 import msgspec
 
+from engram.api.filters import FilterBody
 from engram.config import ABSOLUTE_MAX_DIM
 from engram.errors import EngramError, ErrorCode
 
@@ -23,9 +24,8 @@ T = TypeVar("T", bound=msgspec.Struct)
 
 
 class RememberBody(msgspec.Struct, kw_only=True):
-    """The original ``RememberMemoryRequest``. ``confidence_reasoning`` is echoed in the response; ``tags``,
-    ``memory_type``, ``auto_link`` and ``link_threshold`` are accepted so its clients work, and are used once
-    records carry tags and types and the association graph links memories.
+    """The original ``RememberMemoryRequest``, plus ``metadata`` and ``decay_rate`` (per hour). Everything is stored
+    and returned; ``auto_link`` links the memory to the most similar ones at or above ``link_threshold``.
     """
 
     content: str
@@ -37,6 +37,8 @@ class RememberBody(msgspec.Struct, kw_only=True):
     confidence_reasoning: str | None = None
     tags: list[str] | None = None
     memory_type: str | None = None
+    metadata: dict[str, str] | None = None
+    decay_rate: float | None = None
     auto_link: bool = False
     link_threshold: float = 0.7
 
@@ -57,7 +59,10 @@ class RecallInput(msgspec.Struct, kw_only=True):
     include_metadata: bool = False
     trace_activation: bool = False
     mode: Literal["similarity", "spreading", "hybrid"] = "hybrid"
+    max_depth: int = 3  # hops of spreading activation; bounds are the worker's (workers/activation.py)
+    time_budget_ms: float = 10.0
     memory_space_id: str | None = None
+    filters: FilterBody | None = None  # POST only; GET takes the filter query parameters (engram.api.filters)
 
 
 def read_body(req: falcon.Request, body_type: type[T]) -> T:

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import os
 import threading
-import time
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol
 
 import msgspec
 import zmq
 
-from engram import protocol
-from engram.errors import EngramError, ErrorCode, unavailable
+from engram import protocol, wire
+from engram.errors import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,35 +50,22 @@ class RouterGateway:
         """Send ``request`` for ``space`` (None: the router's default-space rules); return its result."""
         state = _process_state()
         sock = self._socket(state)
-        op = protocol.op_of(request)
         request_id = next(state.request_ids)
-        header = protocol.Header(protocol.PROTOCOL_VERSION, request_id, op, space)
         try:
-            sock.send_multipart([protocol.ENCODER.encode(header), protocol.ENCODER.encode(request)], flags=zmq.NOBLOCK)
+            sock.send_multipart(wire.request_frames(request, space, request_id), flags=zmq.NOBLOCK)
         except zmq.Again:
             self._discard_socket()
             raise unavailable(
                 f"The router at {self._endpoint} is not accepting requests.", UNAVAILABLE_RETRY_AFTER_S
             ) from None
-        reply = self._await_reply(sock, request_id)
-        if reply.error is not None:
-            raise _error_from(reply.error)
-        return protocol.decode_result(op, reply)
-
-    def _await_reply(self, sock: zmq.Socket, request_id: int) -> protocol.Reply:
-        deadline = time.monotonic() + self._timeout_s
-        while (remaining_s := deadline - time.monotonic()) > 0:
-            if not sock.poll(math.ceil(remaining_s * 1000), zmq.POLLIN):
-                break
-            reply = protocol.REPLY_DECODER.decode(sock.recv_multipart()[-1])
-            if reply.request_id == request_id:
-                return reply
-            log.debug("discarding stale reply %d while waiting for %d", reply.request_id, request_id)
-        self._discard_socket()
-        raise unavailable(
-            f"The router at {self._endpoint} did not answer within {self._timeout_s:g} s.",
-            UNAVAILABLE_RETRY_AFTER_S,
-        )
+        reply = wire.wait_for_reply(sock, request_id, self._timeout_s)
+        if reply is None:
+            self._discard_socket()
+            raise unavailable(
+                f"The router at {self._endpoint} did not answer within {self._timeout_s:g} s.",
+                UNAVAILABLE_RETRY_AFTER_S,
+            )
+        return wire.result_of(protocol.op_of(request), reply)
 
     def _socket(self, state: _ProcessState) -> zmq.Socket:
         """This thread's socket; a socket inherited through a fork belongs to the parent and is never used."""
@@ -126,15 +111,3 @@ def _process_state() -> _ProcessState:
             # The parent's context is unusable here; a child drops it (never closes it), as ZeroMQ asks.
             _state = _ProcessState(pid, zmq.Context(), itertools.count(1))
         return _state
-
-
-def _error_from(info: protocol.ErrorInfo) -> EngramError:
-    try:
-        code = ErrorCode(info.code)
-    except ValueError:
-        return EngramError(
-            ErrorCode.MEMORY_SYSTEM_ERROR,
-            f"The server answered with an unknown error code {info.code!r}: {info.message}",
-            hint=info.hint,
-        )
-    return EngramError(code, info.message, info.hint, info.retry_after_s)

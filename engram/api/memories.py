@@ -9,7 +9,7 @@ Responses keep the original Engram's field names; the fields it lacks (``memory_
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 import falcon
 import msgspec
@@ -20,13 +20,22 @@ from engram.api.conversions import embedding_bytes, embedding_list, parse_timest
 from engram.api.filters import FILTER_PARAMS, filters_from_query
 from engram.api.gateway import Gateway
 from engram.api.params import ListQuery, read_query
-from engram.api.responses import ConfidenceView, confidence_view, send_json
+from engram.api.responses import (
+    ConfidenceView,
+    LinkView,
+    MemoryFacets,
+    confidence_view,
+    facets,
+    link_views,
+    send_json,
+)
 from engram.api.spaces_resolution import space_of_request
 from engram.config import Config
 from engram.errors import EngramError, ErrorCode
 from engram.ids import validate_memory_id
 
 DEFAULT_CONFIDENCE_REASONING = "Default confidence for user-provided memory"
+DEFAULT_MEMORY_TYPE = "episodic"  # the original stores every memory as an episode and reports it so
 CONSOLIDATIONS_LINK = "/api/v1/consolidations"
 
 
@@ -41,13 +50,13 @@ class RememberResponse(msgspec.Struct):
     observed_at: str
     stored_at: str
     links: ConsolidationLinks
-    auto_links: list[Any]  # always empty until auto-linking arrives with the association graph
+    auto_links: list[LinkView]  # every edge remembering formed (similarity, episode context, time)
     system_message: str
     memory_space_id: str
     replaced: bool
 
 
-class ListedMemory(msgspec.Struct, omit_defaults=True):
+class ListedMemory(MemoryFacets):
     id: str
     content: str
     confidence: float
@@ -76,15 +85,22 @@ class MemoryListResponse(msgspec.Struct):
     tier_counts: TierCounts
 
 
-class MemoryResponse(msgspec.Struct):
+class MemoryResponse(MemoryFacets):
+    """The original's memory, plus its traits: ``current_confidence`` is ``confidence`` after forgetting since
+    ``last_access``; ``links`` are its association edges (docs/memory-model.md)."""
+
     id: str
     content: str
     confidence: float
     timestamp: str
-    memory_type: str
     stored_at: str
     last_access: str
     memory_space_id: str
+    current_confidence: float
+    access_count: int
+    decay_rate: float
+    links: list[LinkView]
+    confidence_reasoning: str | None = None
 
 
 class MemoriesResource:
@@ -138,6 +154,7 @@ class MemoryResource:
         memory_id = validate_memory_id(memory_id)
         space = space_of_request(req, self._config, path_space=space)
         record = cast(protocol.MemoryRecord, self._gateway.call(protocol.GetMemory(memory_id), space))
+        current = record.confidence if record.current_confidence is None else record.current_confidence
         send_json(
             resp,
             MemoryResponse(
@@ -145,10 +162,15 @@ class MemoryResource:
                 record.content,
                 record.confidence,
                 timestamp=rfc3339(record.observed_at),
-                memory_type="episodic",
                 stored_at=rfc3339(record.stored_at),
                 last_access=rfc3339(record.last_access),
                 memory_space_id=space,
+                current_confidence=current,
+                access_count=record.access_count,
+                decay_rate=record.decay_rate or 0.0,
+                links=link_views(record.links),
+                confidence_reasoning=record.confidence_reasoning,
+                **facets(record, DEFAULT_MEMORY_TYPE),
             ),
         )
 
@@ -187,10 +209,20 @@ def memory_in(body: RememberBody) -> protocol.MemoryIn:
         embedding=None if body.embedding is None else embedding_bytes(body.embedding),
         confidence=body.confidence,
         observed_at=None if body.timestamp is None else parse_timestamp(body.timestamp),
+        tags=body.tags or [],
+        memory_type=body.memory_type,
+        metadata=body.metadata or {},
+        decay_rate=body.decay_rate,
+        confidence_reasoning=body.confidence_reasoning,
+        auto_link=body.auto_link,
+        link_threshold=body.link_threshold,
     )
 
 
-def remember_response(stored: protocol.StoredMemory, space: str, reasoning: str) -> RememberResponse:
+def remember_response(
+    stored: protocol.StoredMemory, space: str, reasoning: str, system_message: str | None = None
+) -> RememberResponse:
+    """The original's RememberResponse; ``system_message`` defaults to the one for a plain memory."""
     return RememberResponse(
         memory_id=stored.id,
         storage_confidence=confidence_view(stored.activation, reasoning),
@@ -198,8 +230,9 @@ def remember_response(stored: protocol.StoredMemory, space: str, reasoning: str)
         observed_at=rfc3339(stored.observed_at),
         stored_at=rfc3339(stored.stored_at),
         links=ConsolidationLinks(),
-        auto_links=[],
-        system_message=f"Memory '{stored.id}' successfully encoded with {stored.activation:.2f} activation.",
+        auto_links=link_views(stored.links),
+        system_message=system_message
+        or f"Memory '{stored.id}' successfully encoded with {stored.activation:.2f} activation.",
         memory_space_id=space,
         replaced=stored.replaced,
     )
@@ -207,4 +240,11 @@ def remember_response(stored: protocol.StoredMemory, space: str, reasoning: str)
 
 def listed_memory(record: protocol.MemoryRecord) -> ListedMemory:
     embedding = None if record.embedding is None else embedding_list(record.embedding)
-    return ListedMemory(record.id, record.content, record.confidence, rfc3339(record.observed_at), embedding)
+    return ListedMemory(
+        record.id,
+        record.content,
+        record.confidence,
+        rfc3339(record.observed_at),
+        embedding,
+        **facets(record, DEFAULT_MEMORY_TYPE),
+    )

@@ -31,12 +31,20 @@ class SpaceListView(msgspec.Struct):
     spaces: list[SpaceView]
 
 
+class IndexView(msgspec.Struct):
+    """The space's similarity index: sealed segments, and memories still searched exactly (docs/index.md)."""
+
+    segments: int
+    buffer: int
+
+
 class SpaceDetailView(msgspec.Struct):
     id: str
     dim: int
     created_at: str
     memories: int
     worker: protocol.WorkerRef
+    index: IndexView
 
 
 def space_view(summary: protocol.SpaceSummary) -> SpaceView:
@@ -66,5 +74,6 @@ class SpaceResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, space: str) -> None:
         space = validate_space_id(space, source=FROM_PATH)
         detail = cast(protocol.SpaceDetail, self._gateway.call(protocol.GetSpace(), space))
-        view = SpaceDetailView(detail.id, detail.dim, rfc3339(detail.created_at), detail.memories, detail.worker)
+        index = IndexView(detail.segments, detail.buffer)
+        view = SpaceDetailView(detail.id, detail.dim, rfc3339(detail.created_at), detail.memories, detail.worker, index)
         send_json(resp, view)

@@ -65,3 +65,24 @@ def test_list_filters_by_time_range(api, unique):
     assert [m["id"] for m in listed["memories"]] == ["d2", "d3"] and listed["total"] == 2
     bad = api.get(f"/api/v1/spaces/{space}/memories", params={"from_time": "yesterday"})
     assert bad.status_code == 400
+
+
+def test_recall_and_list_filter_by_tags_and_kind(api, unique):
+    space = f"{unique}-tags"
+    assert api.remember(space, "budget review for the garden project", id="g1", tags=["work", "garden"]).ok
+    assert api.remember(space, "garden party with the neighbours", id="g2", tags=["home", "garden"]).ok
+    episode = {"id": "g3", "what": "planted tulips in the garden", "when": "2026-04-01T10:00:00Z", "tags": ["garden"]}
+    assert api.post(f"/api/v1/spaces/{space}/episodes", json=episode).status_code == 201
+
+    def recalled(**filters) -> set[str]:
+        body = {"query": "garden", "threshold": 0.0, "max_results": 10, "mode": "similarity", "filters": filters}
+        return set(recalled_ids(api.recall(space, **body)))
+
+    assert recalled() == {"g1", "g2", "g3"}
+    assert recalled(tags=["work"]) == {"g1"}
+    assert recalled(exclude_tags=["work"]) == {"g2", "g3"}
+    assert recalled(kind="episode") == {"g3"}
+    by_query = api.get("/api/v1/memories/recall", params={"query": "garden", "space": space, "required_tags": "home"})
+    assert set(recalled_ids(by_query.json())) == {"g2"}
+    assert [m["id"] for m in api.list(space, tags="garden,home")["memories"]] == ["g2"]
+    assert api.get(f"/api/v1/spaces/{space}/memories", params={"kind": "dream"}).status_code == 400

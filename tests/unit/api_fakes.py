@@ -22,6 +22,7 @@ def record(memory_id: str = "mem_1", confidence: float = 0.9, embedding: bytes |
         STORED_AT,
         "client",
         embedding,
+        decay_rate=0.1,
     )
 
 
@@ -31,12 +32,12 @@ CANNED: dict[str, msgspec.Struct] = {
     "list_spaces": protocol.SpaceList(
         [protocol.SpaceSummary("zeta", 768, OBSERVED_AT), protocol.SpaceSummary("alpha", 384, STORED_AT)]
     ),
-    "get_space": protocol.SpaceDetail("alpha", 384, OBSERVED_AT, 12, protocol.WorkerRef(1, 4243)),
+    "get_space": protocol.SpaceDetail("alpha", 384, OBSERVED_AT, 12, protocol.WorkerRef(1, 4243), segments=2, buffer=5),
     "remember": protocol.Remembered(
         [protocol.StoredMemory("mem_9579a7d2", 0.855, 0.85499, OBSERVED_AT, STORED_AT, False)]
     ),
     "recall": protocol.RecallResult(
-        [protocol.Hit(record("mem_1", 0.9), 0.8), protocol.Hit(record("mem_2", 0.5), 0.6)], 7
+        [protocol.Hit(record("mem_1", 0.9), 0.8, 0.8, 0.76), protocol.Hit(record("mem_2", 0.5), 0.6, 0.6, 0.45)], 7
     ),
     "get_memory": record(),
     "list_memories": protocol.MemoryPage([record("mem_1"), record("mem_2")], 42),

@@ -10,6 +10,7 @@ from engram import protocol
 from engram.errors import EngramError, ErrorCode
 from tests.unit.api_fakes import FakeGateway, error_of, record
 
+PLAIN_MEMORY_FACETS = {"kind": "memory", "tags": [], "memory_type": "episodic", "metadata": {}}
 RECALLED_FIELDS = {
     "id",
     "content",
@@ -22,6 +23,9 @@ RECALLED_FIELDS = {
     "tags",
     "memory_type",
     "relevance_explanation",
+    "kind",
+    "metadata",
+    "hops",
 }
 
 
@@ -37,12 +41,14 @@ def test_list_memories_answers_the_original_shape_with_totals(client: testing.Te
                 "content": "content of mem_1",
                 "confidence": 0.9,
                 "timestamp": "2024-01-04T08:15:00Z",
+                **PLAIN_MEMORY_FACETS,
             },
             {
                 "id": "mem_2",
                 "content": "content of mem_2",
                 "confidence": 0.9,
                 "timestamp": "2024-01-04T08:15:00Z",
+                **PLAIN_MEMORY_FACETS,
             },
         ],
         "count": 2,
@@ -82,6 +88,13 @@ def test_get_memory_answers_the_original_shape(client: testing.TestClient, gatew
         "stored_at": "2025-10-21T18:29:18.500000Z",
         "last_access": "2025-10-21T18:29:18.500000Z",
         "memory_space_id": "alpha",
+        "kind": "memory",
+        "tags": [],
+        "metadata": {},
+        "current_confidence": 0.9,
+        "access_count": 0,
+        "decay_rate": 0.1,
+        "links": [],
     }
     assert gateway.last == (protocol.GetMemory("mem_1"), "alpha")
 
@@ -109,9 +122,9 @@ def test_recall_by_query_splits_vivid_and_associated_by_similarity(
     assert vivid[0]["confidence"] == {
         "value": 0.9,
         "category": "High",
-        "reasoning": "Stored confidence of the memory",
+        "reasoning": "Stored confidence 0.90 after forgetting since the last access",
     }
-    assert vivid[0]["activation_level"] == pytest.approx(0.9 * 0.8)
+    assert vivid[0]["activation_level"] == pytest.approx(0.8)  # a seed's activation is its cue similarity
     assert (vivid[0]["similarity_score"], vivid[0]["memory_type"], vivid[0]["tags"]) == (0.8, "Episodic", [])
     assert body["metadata"] is None
     assert body["recall_confidence"]["category"] == "High"

@@ -150,6 +150,7 @@ def test_get_space_reports_its_worker(client: testing.TestClient, gateway: FakeG
         "created_at": "2024-01-04T08:15:00Z",
         "memories": 12,
         "worker": {"id": 1, "pid": 4243},
+        "index": {"segments": 2, "buffer": 5},
     }
     assert gateway.last == (protocol.GetSpace(), "alpha")
 

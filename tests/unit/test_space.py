@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from engram.embedder import embed_text
 from engram.errors import EngramError, ErrorCode
 from engram.protocol import MemoryIn
-from workers import columns
+from workers import columns, decay
 from workers.records import PutRecord, decode_record
 from workers.space import Space
 from workers.wal import frame, replay, segments
@@ -308,7 +308,10 @@ def assert_space_matches(space: Space, model: dict[str, MemoryIn]) -> None:
     assert page.total == space.count == len(model)
     for record in page.memories:
         expected = model[record.id]
-        assert (record.content, record.confidence) == (expected.content, expected.confidence)
+        reinforced = expected.confidence
+        for _ in range(record.access_count):  # each recall that returned it reinforced it (workers/decay.py)
+            reinforced = decay.reinforced(reinforced)
+        assert (record.content, record.confidence) == (expected.content, reinforced)
         if expected.embedding is None:
             assert record.embedding == embed_text(expected.content, DIM).tobytes()
         else:
