@@ -50,30 +50,30 @@ class LoadResult:
         }
 
 
-def run_load(base_url: str, name: str, factory: RequestFactory, concurrency: int, seconds: float) -> LoadResult:
-    target = urlsplit(base_url)
+# One client's request maker: given a sequence number it makes one request and returns None on success, or the
+# HTTP status (for native calls: the status of the error code) of its failure.
+Caller = Callable[[int], int | None]
+
+
+def run_closed_loop(name: str, concurrency: int, seconds: float, caller_for: Callable[[int], Caller]) -> LoadResult:
+    """Run ``concurrency`` client threads back to back for ``seconds``; every request's latency is recorded."""
     result = LoadResult(name, concurrency, 0.0)
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
     def client(number: int) -> None:
-        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-        latencies, errors, sequence = [], {}, 0
+        call = caller_for(number)
+        latencies: list[float] = []
+        errors: dict[int, int] = {}
+        sequence = 0
         while time.monotonic() < deadline:
-            method, path, body = factory(number, sequence)
-            sequence += 1
-            payload = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if payload is not None else {}
             started = time.perf_counter()
-            connection.request(method, path, body=payload, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            if 200 <= response.status < 300:
-                latencies.append(elapsed_ms)
+            status = call(sequence)
+            sequence += 1
+            if status is None:
+                latencies.append((time.perf_counter() - started) * 1000)
             else:
-                errors[response.status] = errors.get(response.status, 0) + 1
-        connection.close()
+                errors[status] = errors.get(status, 0) + 1
         with lock:
             result.latencies_ms.extend(latencies)
             for status, count in errors.items():
@@ -87,3 +87,24 @@ def run_load(base_url: str, name: str, factory: RequestFactory, concurrency: int
         thread.join()
     result.seconds = time.monotonic() - started
     return result
+
+
+def run_load(base_url: str, name: str, factory: RequestFactory, concurrency: int, seconds: float) -> LoadResult:
+    """HTTP load: each client thread keeps one keep-alive connection."""
+    target = urlsplit(base_url)
+
+    def caller_for(number: int) -> Caller:
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+
+        def call(sequence: int) -> int | None:
+            method, path, body = factory(number, sequence)
+            payload = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            connection.request(method, path, body=payload, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            return None if 200 <= response.status < 300 else response.status
+
+        return call
+
+    return run_closed_loop(name, concurrency, seconds, caller_for)

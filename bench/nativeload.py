@@ -7,11 +7,9 @@ native row and a REST row of one table read alike.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 
-from bench.httpload import LoadResult
+from bench.httpload import Caller, LoadResult, run_closed_loop
 from engram.client import Client
 from engram.errors import EngramError
 
@@ -22,33 +20,16 @@ NativeOperation = Callable[[Client, int, int], object]
 def run_native_load(
     client: Client, name: str, operation: NativeOperation, concurrency: int, seconds: float
 ) -> LoadResult:
-    result = LoadResult(name, concurrency, 0.0)
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
+    """Native load: the client threads share one ``Client``."""
 
-    def caller(number: int) -> None:
-        latencies: list[float] = []
-        errors: dict[int, int] = {}
-        sequence = 0
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
+    def caller_for(number: int) -> Caller:
+        def call(sequence: int) -> int | None:
             try:
                 operation(client, number, sequence)
             except EngramError as error:
-                errors[error.http_status] = errors.get(error.http_status, 0) + 1
-            else:
-                latencies.append((time.perf_counter() - started) * 1000)
-            sequence += 1
-        with lock:
-            result.latencies_ms.extend(latencies)
-            for status, count in errors.items():
-                result.errors[status] = result.errors.get(status, 0) + count
+                return error.http_status
+            return None
 
-    started = time.monotonic()
-    threads = [threading.Thread(target=caller, args=(n,)) for n in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    result.seconds = time.monotonic() - started
-    return result
+        return call
+
+    return run_closed_loop(name, concurrency, seconds, caller_for)
