@@ -7,14 +7,17 @@ Every command addresses exactly one space (``--space``, else ``ENGRAM_MEMORY_SPA
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 import msgspec
 
 from engram import protocol
 from engram.cli_output import fields, number, table, to_json, when
-from engram.cli_target import add_client_options, resolve_target
+from engram.cli_target import add_action, resolve_target
 from engram.client_calls import RECALL_MODES
+
+_action = functools.partial(add_action, with_space=True)
 
 _EMBEDDING = msgspec.json.Decoder(list[float])
 
@@ -85,18 +88,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     search.add_argument("query", metavar="QUERY", help="the words to look for")
     search.add_argument("--limit", type=int, default=10, help="at most this many memories (default 10)")
     search.set_defaults(handler=_search)
-
-
-def _action(actions: argparse._SubParsersAction, name: str, summary: str, epilog: str) -> argparse.ArgumentParser:
-    parser = actions.add_parser(
-        name,
-        help=summary,
-        description=summary[0].upper() + summary[1:] + ".",
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_client_options(parser, with_space=True)
-    return parser
 
 
 def _embedding_arg(raw: str) -> list[float]:

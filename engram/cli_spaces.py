@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 
 from engram import protocol
 from engram.cli_output import fields, table, to_json, when
-from engram.cli_target import add_client_options, resolve_target
+from engram.cli_target import add_action, resolve_target
+
+_action = functools.partial(add_action, with_space=False)
 
 LIST_EXAMPLE = "example:\n  engram space list --json"
 CREATE_EXAMPLE = """\
@@ -40,18 +43,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     show = _action(actions, "show", "show a space's dimension, memory count and worker", SHOW_EXAMPLE)
     show.add_argument("id", metavar="ID", help="the space's id")
     show.set_defaults(handler=_show)
-
-
-def _action(actions: argparse._SubParsersAction, name: str, summary: str, epilog: str) -> argparse.ArgumentParser:
-    parser = actions.add_parser(
-        name,
-        help=summary,
-        description=summary[0].upper() + summary[1:] + ".",
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_client_options(parser, with_space=False)
-    return parser
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -32,6 +32,21 @@ class Target:
         return Client(self.router, timeout_s=self.timeout_s, space=self.space)
 
 
+def add_action(
+    actions: argparse._SubParsersAction, name: str, summary: str, epilog: str, *, with_space: bool
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help states its summary as a sentence and ends with a worked example."""
+    parser = actions.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_client_options(parser, with_space=with_space)
+    return parser
+
+
 def add_client_options(parser: argparse.ArgumentParser, *, with_space: bool) -> None:
     """The options every command that talks to a running server takes, listed apart from the command's own."""
     group = parser.add_argument_group("server and output")
