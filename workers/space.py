@@ -4,8 +4,7 @@ Every change is appended to the space's write-ahead log before it is applied, an
 log, so memory and log never disagree. ``remember`` does not fsync: the worker loop calls ``sync`` once per
 batch (group commit) and acknowledges nothing before it returned (DESIGN §5).
 
-Layout (DESIGN §6): ``<data_root>/<space>/{wal,hot,warm,cold}/`` and ``space.json``. ``hot``, ``warm`` and
-``cold`` are created now so the layout is complete; snapshots fill them later.
+Where its files live is workers/layout.py; ``hot/`` holds the index segments (workers/segments.py).
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from typing import NamedTuple
 import msgspec
 import numpy as np
 
-from engram.atomic import fsync_dir, write_atomic
 from engram.embedder import embed_text, tokenize
 from engram.errors import EngramError, ErrorCode
 from engram.ids import new_memory_id, validate_memory_id, validate_space_id
@@ -41,6 +39,7 @@ from workers.consolidation import ConsolidationState, EpisodeView
 from workers.filters import RowFilter, compile_filters
 from workers.graph import AUTO_LINK_MAX_LINKS, EXPLICIT, strongest_similar
 from workers.index import SpaceIndex
+from workers.layout import SpaceSettings, load_or_create_settings, make_dirs
 from workers.lexicon import Lexicon
 from workers.profiles import profile_of
 from workers.recollection import recollect
@@ -48,22 +47,10 @@ from workers.records import DeleteRecord, LinkRecord, PutRecord, TouchRecord, Wa
 from workers.traits import Traits
 from workers.wal import RecoveryReport, WalWriter, replay
 
-SPACE_FORMAT = 1
 SEARCH_MIN_COVERAGE = 0.5
 """Content search returns memories holding at least half of the query's words (IDF-weighted)."""
 PRESSURE_CAPACITY_MEMORIES = 100_000
 """The original Engram's per-space ``max_memories``: activation falls as a space fills up towards it."""
-
-_SUBDIRS = ("wal", "hot", "warm", "cold")
-
-
-class SpaceSettings(msgspec.Struct):
-    """``space.json``. The dimension is fixed for the life of the space: every stored vector has it."""
-
-    id: str
-    dim: int
-    created_at: float
-    format: int = SPACE_FORMAT
 
 
 class _Put(NamedTuple):
@@ -93,8 +80,8 @@ class Space:
         new space: an existing ``space.json`` wins."""
         space_id = validate_space_id(space_id)
         directory = Path(data_root) / space_id
-        _make_dirs(directory)
-        settings = _load_or_create_settings(directory, SpaceSettings(space_id, dim, created_at))
+        make_dirs(directory)
+        settings = load_or_create_settings(directory, SpaceSettings(space_id, dim, created_at))
         # Replay before opening the writer: replay cuts off a damaged tail that appends must not follow.
         payloads, report = replay(directory / "wal")
         space = cls(settings, WalWriter.open(directory / "wal"))
@@ -336,11 +323,6 @@ class Space:
             scores[exact] = 1.0
         return scores
 
-    def _similarities(self, unit_query: np.ndarray) -> np.ndarray:
-        """Cosine of every row with a unit query: an exact scan of the whole space (O(N); top-k callers use
-        ``_similar``)."""
-        return self._columns.units[: self._columns.rows] @ unit_query
-
     def _similar(
         self, vector: np.ndarray, k: int, allowed_mask: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -475,37 +457,3 @@ class Space:
                     )
                 )
         return views
-
-
-def _make_dirs(directory: Path) -> None:
-    """Create the space's directories, fsyncing each parent whose entries changed so they survive a crash."""
-    if not directory.is_dir():
-        directory.mkdir(parents=True)
-        fsync_dir(directory.parent)
-    missing = [directory / name for name in _SUBDIRS if not (directory / name).is_dir()]
-    for path in missing:
-        path.mkdir()
-    if missing:
-        fsync_dir(directory)
-
-
-def _load_or_create_settings(directory: Path, new: SpaceSettings) -> SpaceSettings:
-    path = directory / "space.json"
-    if not path.exists():
-        write_atomic(path, msgspec.json.encode(new))
-        return new
-    try:
-        settings = msgspec.json.decode(path.read_bytes(), type=SpaceSettings)
-    except msgspec.DecodeError as exc:
-        raise EngramError(
-            ErrorCode.MEMORY_SYSTEM_ERROR,
-            f"Settings of memory space '{new.id}' ({path}) cannot be read: {exc}",
-            hint="Restore space.json from a backup; it holds the space's id, dim and created_at.",
-        ) from exc
-    if settings.format != SPACE_FORMAT:
-        raise EngramError(
-            ErrorCode.MEMORY_SYSTEM_ERROR,
-            f"Memory space '{new.id}' has on-disk format {settings.format}; this server reads {SPACE_FORMAT}.",
-            hint="Run the Engram version that wrote it, or migrate the space.",
-        )
-    return settings
