@@ -1,0 +1,69 @@
+"""The worker loop's group commit: one batch, one fsync per written space, no reply before it, and an fsync
+failure answered as an error to the write and to every request of its space after it in the batch (a real Space
+and WAL on disk)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from engram import protocol as p
+from engram.config import Config
+from workers.loop import WorkerLoop
+from workers.space import Space
+
+_tickets = itertools.count(1)
+
+
+def _frames(space: str, request: p.Request) -> list[bytes]:
+    ticket = next(_tickets)
+    header = p.Header(p.PROTOCOL_VERSION, ticket, p.op_of(request), space)
+    placement = p.Placement(True, 4, 1.0)
+    return [ticket.to_bytes(8, "big"), p.ENCODER.encode(header), p.ENCODER.encode(request), p.ENCODER.encode(placement)]
+
+
+def _replies(loop: WorkerLoop, batch: list[list[bytes]]) -> list[p.Reply]:
+    return [p.REPLY_DECODER.decode(reply) for _ticket, reply in loop._handle_batch(batch)]
+
+
+@pytest.fixture
+def loop(tmp_path) -> WorkerLoop:
+    return WorkerLoop(0, "tcp://127.0.0.1:1", Config(data_root=str(tmp_path)))
+
+
+def _remember(content: str, memory_id: str) -> p.Remember:
+    return p.Remember([p.MemoryIn(content, id=memory_id, embedding=b"\x00\x00\x80?" + b"\x00" * 12)])
+
+
+def test_a_batch_is_fsynced_once_per_written_space_before_any_reply(loop, monkeypatch):
+    synced: list[str] = []
+    real_sync = Space.sync
+    monkeypatch.setattr(Space, "sync", lambda self: (synced.append(self.space_id), real_sync(self))[1])
+    batch = [_frames("alpha", _remember(f"a{i}", f"a{i}")) for i in range(3)] + [_frames("beta", _remember("b", "b"))]
+    replies = _replies(loop, batch)
+    assert [r.error for r in replies] == [None] * 4
+    assert sorted(synced) == ["alpha", "beta"]
+
+
+def test_an_fsync_failure_fails_the_write_and_every_later_request_of_its_space_in_the_batch(loop, monkeypatch):
+    assert _replies(loop, [_frames("alpha", _remember("kept", "kept"))])[0].error is None
+
+    def failing_sync(self: Space) -> None:
+        if self.space_id == "alpha":
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(Space, "sync", failing_sync)
+    batch = [
+        _frames("alpha", p.ListMemories()),  # before the write: it saw only durable data
+        _frames("alpha", _remember("lost", "lost")),
+        _frames("alpha", p.ListMemories()),  # after it: it would list the write the disk never got
+        _frames("beta", _remember("fine", "fine")),
+    ]
+    replies = _replies(loop, batch)
+    codes = [r.error.code if r.error else None for r in replies]
+    assert codes == [None, "STORAGE_UNAVAILABLE", "STORAGE_UNAVAILABLE", None]
+    monkeypatch.undo()
+    # alpha was dropped from memory and reopens from its log: the acknowledged write is there.
+    listed = _replies(loop, [_frames("alpha", p.GetMemory("kept"))])[0]
+    assert listed.error is None and p.decode_result("get_memory", listed).content == "kept"
