@@ -1,4 +1,4 @@
-"""Crash-safe file replacement, shared by the router (registry) and the workers (space settings).
+"""Crash-safe file replacement, shared by the router (registry) and the workers (space settings, index segments).
 
 A reader must see either the old file or the new one, never a mix, and once ``write_atomic`` returns the new
 content must survive a power loss. Hence: write a temporary file in the same directory, fsync it, rename it
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 
 def fsync_dir(directory: Path) -> None:
@@ -31,14 +33,18 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically and durably; on failure the old file is left untouched."""
+    write_atomic_stream(path, lambda out: out.write(data))
+
+
+def write_atomic_stream(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """``write_atomic`` for content produced by ``write(file)`` (np.save, pickle.dump): a large payload is
+    streamed to disk instead of being held in memory twice."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with tmp.open("wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import pickle
 import re
 import secrets
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 import numpy as np
 
-from engram.atomic import fsync_dir, write_atomic
+from engram.atomic import write_atomic, write_atomic_stream
 
 log = logging.getLogger(__name__)
 
@@ -193,27 +191,11 @@ def sweep(hot_dir: Path, keep: set[str]) -> list[str]:
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
-    _write_atomic_stream(path, lambda out: np.save(out, array, allow_pickle=False))
+    write_atomic_stream(path, lambda out: np.save(out, array, allow_pickle=False))
 
 
 def save_index(path: Path, searcher: Any) -> None:
-    _write_atomic_stream(path, lambda out: pickle.dump(searcher, out, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _write_atomic_stream(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Like ``engram.atomic.write_atomic``, but streamed: a large index is never held twice in memory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
+    write_atomic_stream(path, lambda out: pickle.dump(searcher, out, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 # -- building (in the index-builder process, or a benchmark) -----------------------------------------------------
