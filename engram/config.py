@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 
@@ -38,6 +38,26 @@ class Config(msgspec.Struct, kw_only=True):
     index_seal_rows: Annotated[int, msgspec.Meta(ge=64)] = 8192
     """Live memories a space's exact buffer holds before compaction seals them into an index segment. Measured on 2
     cores, one segment answers faster than an exact scan of its rows from about 8-16k rows (docs/index.md)."""
+
+    # -- space lifecycle and storage (docs/storage.md) --
+    max_spaces: Annotated[int, msgspec.Meta(ge=0)] = 100_000
+    """Spaces the registry holds (deleted ones excluded); creating one more answers 429 SPACE_LIMIT_REACHED. 0: none."""
+    bootstrap_spaces: list[str] = []
+    """Spaces created (if missing) when the server starts, before it reports ready."""
+    idle_offload_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    """A space untouched this long is snapshotted and dropped from its worker's memory; the next request reloads it."""
+    max_resident_spaces: Annotated[int, msgspec.Meta(ge=1)] = 256
+    """Spaces one worker keeps loaded at most; beyond it the least recently used is offloaded (bounds its memory)."""
+    snapshot_wal_bytes: Annotated[int, msgspec.Meta(ge=0)] = 16 * 1024 * 1024
+    """Log bytes written since a space's last snapshot that make its worker write a new one and truncate the log."""
+    warm_after_s: Annotated[float, msgspec.Meta(gt=0)] = 86_400.0
+    """An offloaded space idle this long has its index segments moved from hot/ to warm/."""
+    cold_after_s: Annotated[float, msgspec.Meta(gt=0)] = 7 * 86_400.0
+    """An offloaded space idle this long has its index segments compressed into cold/."""
+    default_durability: Literal["fsync", "interval", "none"] = "fsync"
+    """Durability policy of a space created without one: "fsync", "interval" or "none" (docs/durability.md)."""
+    max_metric_spaces: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """Spaces with their own series in /metrics; the rest are folded into memory_space="_other"."""
 
     @property
     def worker_count(self) -> int:
