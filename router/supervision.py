@@ -77,7 +77,8 @@ class WorkerPool:
         self.builder_endpoint = _free_loopback_endpoint()
 
     def start_all(self) -> None:
-        for slot in (self.builder, *self.slots):
+        # Workers first: the server is ready when they are, and the builder is only needed once a space seals.
+        for slot in (*self.slots, self.builder):
             self._start(slot)
 
     def _start(self, slot: WorkerSlot) -> None:

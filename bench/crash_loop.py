@@ -1,0 +1,190 @@
+"""Crash loop: SIGKILL a worker at random moments under concurrent writes to many spaces, and after every recovery
+check that every acknowledged write is still there.
+
+    python bench/crash_loop.py [--kills 50] [--spaces 20] [--writers 5] [--seed 1] [--out bench/results/crash_loop.json]
+
+Writers send REST remembers with unique ids, round-robin over their spaces, and record each 201. A write that got
+anything else (a 503 while its worker died) is not acknowledged and may or may not be stored. After each kill the
+loop waits until the replacement worker serves, then lists every space and compares: an acknowledged id that is
+missing is a lost write, the one thing that must never happen (DESIGN §5). tests/live/test_crash_loop.py runs a few
+kills of the same loop; this script runs the full 50 and prints the recovery times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engram.testing import RunningServer, wait_until  # noqa: E402
+
+RECOVERY_TIMEOUT_S = 60.0
+LIST_PAGE = 1000
+
+
+@dataclass
+class CrashReport:
+    kills: int
+    spaces: int
+    acknowledged: int
+    lost: list[str] = field(default_factory=list)  # "space/id" of acknowledged writes missing after a recovery
+    recovery_s: list[float] = field(default_factory=list)  # kill -> replacement worker serving again
+    unacknowledged: int = 0  # writes answered with an error (in flight during a kill)
+
+    def summary(self) -> dict:
+        recovery = sorted(self.recovery_s)
+        return {
+            "kills": self.kills,
+            "spaces": self.spaces,
+            "acknowledged_writes": self.acknowledged,
+            "unacknowledged_writes": self.unacknowledged,
+            "lost_writes": len(self.lost),
+            "recovery_p50_s": round(statistics.median(recovery), 3) if recovery else None,
+            "recovery_max_s": round(recovery[-1], 3) if recovery else None,
+        }
+
+
+class _Writers:
+    """Threads writing unique ids to their spaces; ``acked`` holds what got a 201."""
+
+    def __init__(self, url: str, spaces: list[str], writers: int) -> None:
+        self.url = url
+        self.acked: dict[str, set[str]] = {space: set() for space in spaces}
+        self.errors = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._write, args=(number, spaces[number::writers]), daemon=True)
+            for number in range(writers)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(len(ids) for ids in self.acked.values())
+
+    def snapshot(self) -> dict[str, set[str]]:
+        with self._lock:
+            return {space: set(ids) for space, ids in self.acked.items()}
+
+    def _write(self, number: int, spaces: list[str]) -> None:
+        session = requests.Session()
+        sequence = 0
+        while not self._stop.is_set():
+            sequence += 1
+            space = spaces[sequence % len(spaces)]
+            memory_id = f"w{number}-{sequence}"
+            try:
+                response = session.post(
+                    f"{self.url}/api/v1/spaces/{space}/memories",
+                    json={"id": memory_id, "content": f"{space} write {memory_id}"},
+                    timeout=30,
+                )
+                ok = response.status_code == 201
+            except requests.RequestException:
+                ok = False
+            with self._lock:
+                if ok:
+                    self.acked[space].add(memory_id)
+                else:
+                    self.errors += 1
+
+
+def _workers(url: str) -> list[dict]:
+    return requests.get(f"{url}/health", timeout=10).json()["workers"]
+
+
+def _stored_ids(url: str, space: str) -> set[str]:
+    ids: set[str] = set()
+    offset = 0
+    while True:
+        response = requests.get(
+            f"{url}/api/v1/spaces/{space}/memories", params={"offset": offset, "limit": LIST_PAGE}, timeout=30
+        )
+        response.raise_for_status()
+        page = response.json()["memories"]
+        ids.update(m["id"] for m in page)
+        if len(page) < LIST_PAGE:
+            return ids
+        offset += LIST_PAGE
+
+
+def run_crash_loop(url: str, kills: int, spaces: int = 20, writers: int = 5, seed: int = 1) -> CrashReport:
+    """Run the loop against the server at ``url`` (its workers are killed; the server must restart them)."""
+    rng = random.Random(seed)
+    names = [f"crash-{i:02d}" for i in range(spaces)]
+    load = _Writers(url, names, writers)
+    report = CrashReport(kills, spaces, 0)
+    load.start()
+    try:
+        for _ in range(kills):
+            target = load.total() + rng.randint(5, 60)  # a random moment: after 5 to 60 more acknowledged writes
+            wait_until(lambda target=target: load.total() >= target, timeout_s=60, message="writes between kills")
+            victim = rng.choice([w for w in _workers(url) if w["ready"]])
+            os.kill(victim["pid"], signal.SIGKILL)
+            killed_at = time.monotonic()
+
+            def replaced(victim=victim) -> bool:
+                current = {w["id"]: w for w in _workers(url)}[victim["id"]]
+                return current["pid"] != victim["pid"] and current["ready"]
+
+            wait_until(replaced, timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.02, message="replacement worker ready")
+            report.recovery_s.append(time.monotonic() - killed_at)
+            acked = load.snapshot()  # taken after the recovery: everything in it was acknowledged before now
+            for space, ids in acked.items():
+                missing = ids - _stored_ids(url, space)
+                report.lost += [f"{space}/{memory_id}" for memory_id in sorted(missing)]
+    finally:
+        load.stop()
+    report.acknowledged = load.total()
+    report.unacknowledged = load.errors
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--spaces", type=int, default=20)
+    parser.add_argument("--writers", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", default="bench/results/crash_loop.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="engram-crash-") as data, RunningServer(Path(data), args.workers) as server:
+        started = time.monotonic()
+        report = run_crash_loop(server.url, args.kills, args.spaces, args.writers, args.seed)
+        elapsed = time.monotonic() - started
+    summary = {**report.summary(), "seconds": round(elapsed, 1), "workers": args.workers}
+    print("| figure | value |\n|---|---|")
+    for key, value in summary.items():
+        print(f"| {key} | {value} |")
+    if report.lost:
+        print("LOST WRITES:", report.lost[:20])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({**summary, "recovery_s": report.recovery_s, "lost": report.lost}, indent=2))
+    return 1 if report.lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
