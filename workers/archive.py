@@ -22,30 +22,11 @@ from pathlib import Path, PurePosixPath
 
 import msgspec
 
+from engram.archive import MANIFEST, ArchivedFile, Manifest, invalid_archive, open_tar, read_manifest
 from engram.atomic import fsync_dir
 from engram.errors import EngramError, ErrorCode
 
-ARCHIVE_FORMAT = 1
-MANIFEST = "manifest.json"
-MAX_ARCHIVE_BYTES = 2 * 1024**3
-"""Archives travel as one message (REST body or native frame); past this, export per space is the wrong tool."""
-
 _EXCLUDED_PREFIXES = ("wal/dropped-", ".")  # forensic copies of damaged log tails, temporary files
-
-
-class ArchivedFile(msgspec.Struct):
-    path: str  # relative to the space directory, POSIX separators
-    size: int
-    sha256: str
-
-
-class Manifest(msgspec.Struct):
-    space: str
-    dim: int
-    memories: int
-    exported_at: float
-    files: list[ArchivedFile]
-    format: int = ARCHIVE_FORMAT
 
 
 def pack(space_dir: Path, space: str, dim: int, memories: int, exported_at: float) -> bytes:
@@ -59,18 +40,6 @@ def pack(space_dir: Path, space: str, dim: int, memories: int, exported_at: floa
         for rel, path in members:
             tar.add(path, arcname=rel, recursive=False)
     return out.getvalue()
-
-
-def read_manifest(archive: bytes) -> Manifest:
-    """The manifest of ``archive``, or a 400 INVALID_ARCHIVE-style error saying why it is not an archive."""
-    try:
-        with _open_tar(archive) as tar:
-            member = tar.next()
-            if member is None or member.name != MANIFEST or not member.isfile():
-                raise _invalid(f"its first member must be {MANIFEST}")
-            return _decode_manifest(tar.extractfile(member).read())
-    except (tarfile.TarError, EOFError) as exc:
-        raise _invalid(f"it is cut short or damaged ({exc})") from exc
 
 
 def unpack(archive: bytes, destination: Path, new_id: str) -> Manifest:
@@ -101,32 +70,32 @@ def _extract_verified(archive: bytes, staging: Path) -> Manifest:
     manifest = read_manifest(archive)
     expected = {f.path: f for f in manifest.files}
     if len(expected) != len(manifest.files):
-        raise _invalid("its manifest lists a file twice")
+        raise invalid_archive("its manifest lists a file twice")
     seen: set[str] = set()
     try:
         _extract_members(archive, expected, seen, staging)
     except (tarfile.TarError, EOFError) as exc:
-        raise _invalid(f"it is cut short or damaged ({exc})") from exc
+        raise invalid_archive(f"it is cut short or damaged ({exc})") from exc
     missing = sorted(set(expected) - seen)
     if missing:
-        raise _invalid(f"it lacks {len(missing)} file(s) its manifest lists, e.g. '{missing[0]}' (truncated?)")
+        raise invalid_archive(f"it lacks {len(missing)} file(s) its manifest lists, e.g. '{missing[0]}' (truncated?)")
     if "space.json" not in seen:
-        raise _invalid("it holds no space.json")
+        raise invalid_archive("it holds no space.json")
     return manifest
 
 
 def _extract_members(archive: bytes, expected: dict[str, ArchivedFile], seen: set[str], staging: Path) -> None:
-    with _open_tar(archive) as tar:
+    with open_tar(archive) as tar:
         tar.next()  # the manifest, read by the caller
         while (member := tar.next()) is not None:
             listed = expected.get(member.name)
             if listed is None or member.name in seen:
-                raise _invalid(f"member '{member.name}' is not in its manifest (or appears twice)")
+                raise invalid_archive(f"member '{member.name}' is not in its manifest (or appears twice)")
             if not member.isfile() or not _is_safe_relative(member.name):
-                raise _invalid(f"member '{member.name}' is not a plain file inside the space")
+                raise invalid_archive(f"member '{member.name}' is not a plain file inside the space")
             data = tar.extractfile(member).read()
             if len(data) != listed.size or hashlib.sha256(data).hexdigest() != listed.sha256:
-                raise _invalid(f"member '{member.name}' does not match its checksum (the file is damaged)")
+                raise invalid_archive(f"member '{member.name}' does not match its checksum (the file is damaged)")
             target = staging / member.name
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("wb") as out:
@@ -141,7 +110,7 @@ def _rename_settings(staging: Path, new_id: str) -> None:
     path = staging / "space.json"
     settings = msgspec.json.decode(path.read_bytes())
     if not isinstance(settings, dict):
-        raise _invalid("its space.json is not an object")
+        raise invalid_archive("its space.json is not an object")
     settings["id"] = new_id
     path.write_bytes(msgspec.json.encode(settings))
 
@@ -177,34 +146,3 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> No
     info.size = len(data)
     info.mtime = int(mtime)
     tar.addfile(info, io.BytesIO(data))
-
-
-def _open_tar(archive: bytes) -> tarfile.TarFile:
-    if len(archive) > MAX_ARCHIVE_BYTES:
-        raise EngramError(
-            ErrorCode.PAYLOAD_TOO_LARGE,
-            f"The archive is {len(archive)} bytes; at most {MAX_ARCHIVE_BYTES} are accepted.",
-            hint="Split the space, or copy its directory while the server is stopped (docs/storage.md).",
-        )
-    try:
-        return tarfile.open(fileobj=io.BytesIO(archive), mode="r:")
-    except tarfile.TarError as exc:
-        raise _invalid(f"it is not a tar file ({exc})") from exc
-
-
-def _decode_manifest(raw: bytes) -> Manifest:
-    try:
-        manifest = msgspec.json.decode(raw, type=Manifest)
-    except msgspec.DecodeError as exc:
-        raise _invalid(f"its manifest cannot be read ({exc})") from exc
-    if manifest.format != ARCHIVE_FORMAT:
-        raise _invalid(f"it has format {manifest.format}; this server reads {ARCHIVE_FORMAT}")
-    return manifest
-
-
-def _invalid(reason: str) -> EngramError:
-    return EngramError(
-        ErrorCode.INVALID_ARCHIVE,
-        f"Not a valid Engram space archive: {reason}.",
-        hint="Export the space again with `engram space export SPACE FILE` and copy the file unchanged.",
-    )

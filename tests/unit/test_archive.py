@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engram.archive import MANIFEST, read_manifest
 from engram.errors import EngramError, ErrorCode
-from workers.archive import MANIFEST, pack, read_manifest, unpack
+from workers.archive import pack, unpack
 
 
 def _space_dir(root: Path) -> Path:

@@ -1,0 +1,80 @@
+"""The space archive's format, shared by the workers (which write and restore archives) and by the API and clients
+(which read an archive's manifest to learn the space's dimension before they send it for import).
+
+An archive is an uncompressed tar (embeddings do not compress; tar lets any tool list it) whose first member is
+``manifest.json``: the format version, the space's id, dimension and memory count at export, and the size and
+SHA-256 of every other member. Writing and restoring one is workers/archive.py.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import msgspec
+
+from engram.errors import EngramError, ErrorCode
+
+ARCHIVE_FORMAT = 1
+MANIFEST = "manifest.json"
+ARCHIVE_CONTENT_TYPE = "application/x-tar"
+MAX_ARCHIVE_BYTES = 2 * 1024**3
+"""Archives travel as one message (REST body or native frame); past this, export per space is the wrong tool."""
+
+
+class ArchivedFile(msgspec.Struct):
+    path: str  # relative to the space directory, POSIX separators
+    size: int
+    sha256: str
+
+
+class Manifest(msgspec.Struct):
+    space: str
+    dim: int
+    memories: int
+    exported_at: float
+    files: list[ArchivedFile]
+    format: int = ARCHIVE_FORMAT
+
+
+def read_manifest(archive: bytes) -> Manifest:
+    """The manifest of ``archive``, or an INVALID_ARCHIVE error saying why it is not an archive."""
+    try:
+        with open_tar(archive) as tar:
+            member = tar.next()
+            if member is None or member.name != MANIFEST or not member.isfile():
+                raise invalid_archive(f"its first member must be {MANIFEST}")
+            return _decode_manifest(tar.extractfile(member).read())
+    except (tarfile.TarError, EOFError) as exc:
+        raise invalid_archive(f"it is cut short or damaged ({exc})") from exc
+
+
+def open_tar(archive: bytes) -> tarfile.TarFile:
+    if len(archive) > MAX_ARCHIVE_BYTES:
+        raise EngramError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"The archive is {len(archive)} bytes; at most {MAX_ARCHIVE_BYTES} are accepted.",
+            hint="Split the space, or copy its directory while the server is stopped (docs/storage.md).",
+        )
+    try:
+        return tarfile.open(fileobj=io.BytesIO(archive), mode="r:")
+    except tarfile.TarError as exc:
+        raise invalid_archive(f"it is not a tar file ({exc})") from exc
+
+
+def _decode_manifest(raw: bytes) -> Manifest:
+    try:
+        manifest = msgspec.json.decode(raw, type=Manifest)
+    except msgspec.DecodeError as exc:
+        raise invalid_archive(f"its manifest cannot be read ({exc})") from exc
+    if manifest.format != ARCHIVE_FORMAT:
+        raise invalid_archive(f"it has format {manifest.format}; this server reads {ARCHIVE_FORMAT}")
+    return manifest
+
+
+def invalid_archive(reason: str) -> EngramError:
+    return EngramError(
+        ErrorCode.INVALID_ARCHIVE,
+        f"Not a valid Engram space archive: {reason}.",
+        hint="Export the space again with `engram space export SPACE FILE` and copy the file unchanged.",
+    )
