@@ -12,10 +12,9 @@ import sys
 
 import msgspec
 
-from engram import protocol
+from engram import cli_archive, protocol
 from engram.cli_output import fields, number, table, to_json, when
 from engram.cli_target import add_action, resolve_target
-from engram.client_calls import RECALL_MODES
 
 _action = functools.partial(add_action, with_space=True)
 
@@ -67,7 +66,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     recall.add_argument("--embedding", type=_embedding_arg, metavar="JSON", help="recall by a JSON array vector")
     recall.add_argument("--max-results", type=int, default=10, metavar="N", help="at most N memories (default 10)")
     recall.add_argument("--threshold", type=float, default=0.5, help="lowest similarity to return (default 0.5)")
-    recall.add_argument("--mode", choices=RECALL_MODES, default="hybrid", help="how to rank (default hybrid)")
+    recall.add_argument("--mode", choices=protocol.RECALL_MODES, default="hybrid", help="how to rank (default hybrid)")
     recall.set_defaults(handler=_recall)
 
     listing = _action(actions, "list", "list the space's memories, a page at a time", LIST_EXAMPLE)
@@ -88,6 +87,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     search.add_argument("query", metavar="QUERY", help="the words to look for")
     search.add_argument("--limit", type=int, default=10, help="at most this many memories (default 10)")
     search.set_defaults(handler=_search)
+
+    cli_archive.add_migrate_action(actions)
 
 
 def _embedding_arg(raw: str) -> list[float]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import numpy as np
 
 COLUMN_GAP = "  "
 MIN_LAST_COLUMN_WIDTH = 30
@@ -28,7 +28,7 @@ def to_json(value: Any) -> str:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):  # only embeddings are bytes in the protocol: little-endian float32
-        return np.frombuffer(value, dtype="<f4").tolist()
+        return list(struct.unpack(f"<{len(value) // 4}f", value))  # no numpy: the CLI starts faster without it
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from engram.client import Client
 from engram.config import load_config
 from engram.supervisor import read_pid_file
+
+if TYPE_CHECKING:  # the client pulls in numpy and zmq: `engram start` should not pay for them
+    from engram.client import Client
 
 SPACE_ENV = "ENGRAM_MEMORY_SPACE"
 DEFAULT_CLI_TIMEOUT_S = 10.0
@@ -27,8 +30,11 @@ class Target:
     router: str
     space: str | None
     timeout_s: float
+    default_space: str = "default"  # the server configuration's, for commands about the default space itself
 
     def client(self) -> Client:
+        from engram.client import Client
+
         return Client(self.router, timeout_s=self.timeout_s, space=self.space)
 
 
@@ -78,7 +84,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
     config = load_config(args.config, {"data_root": args.data_root})
     router = choose_router(args.router, running_router(config.data_root), config.router)
     space = choose_space(getattr(args, "space", None), os.environ.get(SPACE_ENV), config.default_space)
-    return Target(router, space, args.timeout)
+    return Target(router, space, args.timeout, config.default_space)
 
 
 def choose_router(flag: str | None, running: str | None, configured: str) -> str:

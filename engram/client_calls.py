@@ -13,14 +13,18 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
+from msgspec import UNSET, UnsetType
 
 from engram import protocol
+from engram.archive import read_manifest
 from engram.errors import EngramError, ErrorCode
 from engram.protocol import (
     Associated,
     Consolidations,
     Deleted,
+    Durability,
     EpisodeContext,
+    ExportedSpace,
     Filters,
     Health,
     MemoryIn,
@@ -29,6 +33,7 @@ from engram.protocol import (
     Pattern,
     RecallResult,
     SpaceCreated,
+    SpaceDeleted,
     SpaceDetail,
     SpaceSummary,
     StoredMemory,
@@ -37,7 +42,7 @@ from engram.protocol import (
 T = TypeVar("T")
 
 EMBEDDING_DTYPE = "<f4"
-RECALL_MODES = ("similarity", "spreading", "hybrid")
+RECALL_MODES = protocol.RECALL_MODES
 RecallMode = Literal["similarity", "spreading", "hybrid"]
 Embedding = bytes | bytearray | memoryview | Sequence[float] | np.ndarray
 """An embedding as a client passes it: float32 bytes as the protocol carries them, or any 1-D sequence of numbers."""
@@ -283,20 +288,84 @@ def consolidation(id: str, *, space: str | None = None) -> Call[Pattern]:
 # -- spaces and the server ---------------------------------------------------------------------------------------
 
 
-def create_space(id: str, dim: int | None = None) -> Call[SpaceCreated]:
+def create_space(
+    id: str,
+    dim: int | None = None,
+    *,
+    durability: Durability | None = None,
+    durability_interval_ms: int | None = None,
+    max_memories: int | None = None,
+    max_bytes: int | None = None,
+    max_rps: float | None = None,
+) -> Call[SpaceCreated]:
     """Create a space, or get it if it exists (``created`` says which). ``dim`` defaults to the server's (768);
-    asking for another dimension than an existing space's is DIMENSION_CONFLICT."""
-    return Call(protocol.CreateSpace(dim), id)
+    asking for another dimension than an existing space's is DIMENSION_CONFLICT. A deleted space is created again,
+    empty.
+
+    The policy of a new space: ``durability`` "fsync" (the server's default_durability unless given), "interval"
+    (fsynced every ``durability_interval_ms``, default 50) or "none" (docs/durability.md); quotas ``max_memories``,
+    ``max_bytes`` and ``max_rps`` (None: no limit). An existing space keeps its policy: change it with
+    ``update_space``. Creating beyond the server's max_spaces is SPACE_LIMIT_REACHED."""
+    given = {
+        "durability": durability,
+        "durability_interval_ms": durability_interval_ms,
+        "max_memories": max_memories,
+        "max_bytes": max_bytes,
+        "max_rps": max_rps,
+    }
+    policy = {name: value for name, value in given.items() if value is not None}
+    return Call(protocol.CreateSpace(dim, protocol.SpacePolicyPatch(**policy) if policy else None), id)
+
+
+def update_space(
+    id: str,
+    *,
+    durability: Durability | UnsetType = UNSET,
+    durability_interval_ms: int | UnsetType = UNSET,
+    max_memories: int | None | UnsetType = UNSET,
+    max_bytes: int | None | UnsetType = UNSET,
+    max_rps: float | None | UnsetType = UNSET,
+) -> Call[SpaceSummary]:
+    """Change a space's policy; returns the space with its new policy. Only the arguments given change: pass a
+    quota as None to lift it. MEMORY_SPACE_NOT_FOUND for an unknown space, MEMORY_SPACE_DELETED for a deleted one."""
+    patch = protocol.SpacePolicyPatch(
+        durability=durability,
+        durability_interval_ms=durability_interval_ms,
+        max_memories=max_memories,
+        max_bytes=max_bytes,
+        max_rps=max_rps,
+    )
+    return Call(protocol.UpdateSpace(patch), id)
+
+
+def delete_space(id: str) -> Call[SpaceDeleted]:
+    """Delete a space and every memory in it. From the reply on, every request to it is MEMORY_SPACE_DELETED, until
+    ``create_space`` creates it again, empty; its files are removed in the background. MEMORY_SPACE_NOT_FOUND for an
+    unknown space; deleting a deleted space is MEMORY_SPACE_DELETED."""
+    return Call(protocol.DeleteSpace(), id)
+
+
+def export_space(id: str) -> Call[ExportedSpace]:
+    """The space as one archive (``.archive`` bytes: a tar with a checksummed manifest; write it to a file as is)
+    and its memory count. MEMORY_SPACE_NOT_FOUND for an unknown space."""
+    return Call(protocol.ExportSpace(), id)
+
+
+def import_space(archive: bytes, as_space: str) -> Call[SpaceCreated]:
+    """Create ``as_space`` from an archive ``export_space`` made. The server verifies all of it first: a damaged
+    archive is INVALID_ARCHIVE and creates nothing; MEMORY_SPACE_CONFLICT when ``as_space`` exists."""
+    return Call(protocol.ImportSpace(bytes(archive), read_manifest(archive).dim), as_space)
 
 
 def get_space(id: str) -> Call[SpaceDetail]:
-    """A space's dimension, memory count and owning worker; MEMORY_SPACE_NOT_FOUND when it does not exist."""
+    """A space's dimension, policy, memory count and owning worker; MEMORY_SPACE_NOT_FOUND when it does not exist,
+    MEMORY_SPACE_DELETED when it was deleted."""
     return Call(protocol.GetSpace(), id)
 
 
-def list_spaces() -> Call[list[SpaceSummary]]:
-    """Every space, sorted by id."""
-    return Call(protocol.ListSpaces(), unwrap=_spaces, names_space=False)
+def list_spaces(*, include_deleted: bool = False) -> Call[list[SpaceSummary]]:
+    """Every space, sorted by id; deleted ones (``state`` "deleted") too with ``include_deleted``."""
+    return Call(protocol.ListSpaces(include_deleted), unwrap=_spaces, names_space=False)
 
 
 def ping() -> Call[Health]:

@@ -17,9 +17,57 @@ control message (``WorkerReady``).
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import msgspec
+from msgspec import UNSET, UnsetType
 
 PROTOCOL_VERSION = 1
+
+# ---------------------------------------------------------------------------------------------------------------
+# A space's policy: how durable its writes are and how much it may hold and ask (docs/durability.md, docs/protocol.md)
+
+Durability = Literal["fsync", "interval", "none"]
+DURABILITY_POLICIES: tuple[Durability, ...] = ("fsync", "interval", "none")
+MAX_DURABILITY_INTERVAL_MS = 60_000
+
+IntervalMs = Annotated[int, msgspec.Meta(ge=1, le=MAX_DURABILITY_INTERVAL_MS)]
+MemoryQuota = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # msgpack int64, like every count
+ByteQuota = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+RateQuota = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class SpacePolicy(msgspec.Struct, frozen=True):
+    """What the registry holds about a space besides its dimension: its durability policy and its quotas.
+
+    ``durability``: "fsync" acknowledges a write once it is fsynced; "interval" acknowledges at once and fsyncs the
+    space at most every ``durability_interval_ms``; "none" never fsyncs (the kernel has the write, so it survives a
+    process crash but not a power loss). A quota of None is no limit: ``max_memories`` live memories,
+    ``max_bytes`` approximate stored bytes, ``max_rps`` requests per second (a token bucket with a burst of
+    ``max(1, max_rps)``). The router's registry is the authority; every forwarded request carries it to the worker.
+    """
+
+    durability: Durability = "fsync"
+    durability_interval_ms: IntervalMs = 50
+    max_memories: MemoryQuota | None = None
+    max_bytes: ByteQuota | None = None
+    max_rps: RateQuota | None = None
+
+
+class SpacePolicyPatch(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A change to a policy, as JSON merge-patch reads it: a field left out keeps its value, a quota sent as None
+    (JSON null) is lifted. ``create_space`` applies it to the server's default policy (``default_durability``)."""
+
+    durability: Durability | UnsetType = UNSET
+    durability_interval_ms: IntervalMs | UnsetType = UNSET
+    max_memories: MemoryQuota | None | UnsetType = UNSET
+    max_bytes: ByteQuota | None | UnsetType = UNSET
+    max_rps: RateQuota | None | UnsetType = UNSET
+
+    def apply(self, policy: SpacePolicy) -> SpacePolicy:
+        changes = {name: getattr(self, name) for name in self.__struct_fields__ if getattr(self, name) is not UNSET}
+        return msgspec.structs.replace(policy, **changes)
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Frames the router reads
@@ -37,13 +85,15 @@ class Placement(msgspec.Struct, array_like=True, frozen=True):
 
     ``exists`` is False only for reads of a space that was never created: the worker answers them as an empty space
     would, without creating anything on disk. ``fresh`` is True when the router registered the space for this very
-    request (so a create_space reply can say 201 rather than 200).
+    request (so a create_space reply can say 201 rather than 200). ``policy`` is the registry's current policy of
+    the space: the worker applies it to this request and keeps ``space.json`` in step with it.
     """
 
     exists: bool
     dim: int
     created_at: float = 0.0
     fresh: bool = False
+    policy: SpacePolicy = SpacePolicy()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -99,12 +149,39 @@ class Ping(msgspec.Struct, tag="ping"):
     pass
 
 
-class CreateSpace(msgspec.Struct, tag="create_space"):
+class CreateSpace(msgspec.Struct, tag="create_space", omit_defaults=True):
+    """Create-or-get. A new space (or a deleted one created again, empty) gets ``policy`` applied to the server's
+    default policy; an existing space keeps its own policy (change it with ``update_space``)."""
+
     dim: int | None = None
+    policy: SpacePolicyPatch | None = None
 
 
-class ListSpaces(msgspec.Struct, tag="list_spaces"):
-    pass
+class UpdateSpace(msgspec.Struct, tag="update_space"):
+    """Change an existing space's policy; fields the patch leaves out keep their value."""
+
+    policy: SpacePolicyPatch
+
+
+class DeleteSpace(msgspec.Struct, tag="delete_space"):
+    """Delete a space: tombstoned at once (every later request is MEMORY_SPACE_DELETED until it is created again),
+    then closed by its worker and its directory purged in the background."""
+
+
+class ExportSpace(msgspec.Struct, tag="export_space"):
+    """The space as one archive (engram/archive.py): its worker snapshots it, then packs its files."""
+
+
+class ImportSpace(msgspec.Struct, tag="import_space"):
+    """Create the header's space from an exported archive, verified before anything is written. ``dim`` is the
+    archive manifest's (the router registers the space with it; the worker checks that they agree)."""
+
+    archive: bytes
+    dim: int
+
+
+class ListSpaces(msgspec.Struct, tag="list_spaces", omit_defaults=True):
+    include_deleted: bool = False
 
 
 class GetSpace(msgspec.Struct, tag="get_space"):
@@ -115,6 +192,9 @@ class Remember(msgspec.Struct, tag="remember"):
     """Remember one or more memories; all of them share one fsync and are acknowledged together."""
 
     memories: list[MemoryIn]
+
+
+RECALL_MODES = ("similarity", "spreading", "hybrid")
 
 
 class Recall(msgspec.Struct, tag="recall", omit_defaults=True):
@@ -184,6 +264,10 @@ class GetConsolidation(msgspec.Struct, tag="get_consolidation"):
 Request = (
     Ping
     | CreateSpace
+    | UpdateSpace
+    | DeleteSpace
+    | ExportSpace
+    | ImportSpace
     | ListSpaces
     | GetSpace
     | Remember
@@ -200,6 +284,9 @@ Request = (
 
 REGISTRY_OPS = frozenset({"ping", "create_space", "list_spaces"})
 """Ops the router answers itself (``get_space`` is checked by the router, then answered by the owning worker)."""
+
+LIFECYCLE_OPS = frozenset({"create_space", "update_space", "delete_space", "get_space", "export_space", "import_space"})
+"""Ops on a space as a whole: never held back by its ``max_rps`` quota, so an operator can always lift it."""
 
 CREATING_OPS = frozenset({"remember"})
 """Ops that create their space when it does not exist yet (as the original Engram does)."""
@@ -244,11 +331,20 @@ class Health(msgspec.Struct):
     spaces: int
 
 
+SPACE_ACTIVE = "active"
+SPACE_DELETED = "deleted"
+
+
 class SpaceSummary(msgspec.Struct):
+    """A space as the registry knows it. ``state`` is "active" or "deleted" (a tombstone: listed only when asked
+    with ``include_deleted``, ``deleted_at`` set)."""
+
     id: str
     dim: int
     created_at: float
-    state: str = "active"
+    state: str = SPACE_ACTIVE
+    policy: SpacePolicy = SpacePolicy()
+    deleted_at: float | None = None
 
 
 class SpaceCreated(msgspec.Struct):
@@ -268,6 +364,16 @@ class SpaceDetail(msgspec.Struct):
     worker: WorkerRef
     segments: int = 0  # sealed index segments (workers/index.py)
     buffer: int = 0  # live memories not in a segment yet, searched exactly
+    state: str = SPACE_ACTIVE
+    policy: SpacePolicy = SpacePolicy()
+    stored_bytes: int = 0  # approximate bytes of its live memories, what ``max_bytes`` limits
+
+
+class SpaceDeleted(msgspec.Struct):
+    """The space is tombstoned and closed; its directory is being purged in the background."""
+
+    id: str
+    state: str = SPACE_DELETED
 
 
 class Link(msgspec.Struct):
@@ -385,6 +491,11 @@ class ConsolidationStats(msgspec.Struct):
     patterns: int = 0
 
 
+class ExportedSpace(msgspec.Struct):
+    archive: bytes
+    memories: int
+
+
 class Consolidations(msgspec.Struct):
     generated_at: float
     patterns: list[Pattern]
@@ -394,6 +505,10 @@ class Consolidations(msgspec.Struct):
 RESULT_TYPES: dict[str, type] = {
     "ping": Health,
     "create_space": SpaceCreated,
+    "update_space": SpaceSummary,
+    "delete_space": SpaceDeleted,
+    "export_space": ExportedSpace,
+    "import_space": SpaceCreated,
     "list_spaces": SpaceList,
     "get_space": SpaceDetail,
     "remember": Remembered,

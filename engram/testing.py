@@ -50,7 +50,6 @@ class RunningServer:
         self.router_port = free_port()
         self.process: subprocess.Popen | None = None
         self.output: list[str] = []
-        self._ready = threading.Event()
 
     @property
     def url(self) -> str:
@@ -71,7 +70,7 @@ class RunningServer:
         ]  # fmt: skip
 
     def start(self) -> RunningServer:
-        self._ready.clear()
+        ready = threading.Event()  # one per process: a reader of an earlier, killed process must not set it
         self.process = subprocess.Popen(
             self.command(),
             stdout=subprocess.PIPE,
@@ -79,18 +78,18 @@ class RunningServer:
             text=True,
             env={**os.environ, "ENGRAM_LOG_LEVEL": os.environ.get("ENGRAM_LOG_LEVEL", "WARNING")},
         )
-        threading.Thread(target=self._pump, args=(self.process,), daemon=True).start()
-        if not self._ready.wait(READY_TIMEOUT_S) or self.process.poll() is not None:
+        threading.Thread(target=self._pump, args=(self.process, ready), daemon=True).start()
+        if not ready.wait(READY_TIMEOUT_S) or self.process.poll() is not None:
             self.kill()
             raise RuntimeError("Engram did not become ready:\n" + "".join(self.output[-60:]))
         return self
 
-    def _pump(self, process: subprocess.Popen) -> None:
+    def _pump(self, process: subprocess.Popen, ready: threading.Event) -> None:
         for line in process.stdout:  # type: ignore[union-attr]
             self.output.append(line)
             if line.startswith(READY_MARK):
-                self._ready.set()
-        self._ready.set()  # exited: wake a waiting start() so it reports the failure
+                ready.set()
+        ready.set()  # exited: wake a waiting start() so it reports the failure
 
     def stop(self) -> int:
         """SIGTERM the supervisor and wait; return its exit code."""

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from engram import trash
 from engram.config import config_from_env
 from engram.logs import setup_logging
 from router.broker import Broker
@@ -31,13 +32,33 @@ def main() -> int:
     registry = Registry(root)
     registry.load()
     log.info("registry loaded: %d space(s) in %s", len(registry), root)
+    unpurged = finish_purges(registry, root)
     try:
-        broker = Broker(config, registry)
+        broker = Broker(config, registry, unpurged)
     except Exception as exc:  # noqa: BLE001 - report a bind failure plainly, then exit non-zero
         log.error("cannot start router on %s: %s", config.router, exc)
         return 2
     broker.run()
     return 0
+
+
+def finish_purges(registry: Registry, root: Path) -> set[str]:
+    """Finish what a crash interrupted between a delete's tombstone and its purge, before any worker starts (so
+    no worker can open a deleted space's data): move the directory of every deleted space still on disk into the
+    trash, then empty the trash in a background thread (a big trash never delays the start). Returns the deleted
+    spaces whose directory could not be moved: the broker has their worker purge them before they are recreated."""
+    left: set[str] = set()
+    for entry in registry.deleted_entries():
+        try:
+            moved = trash.move_to_trash(root, entry.id)
+        except OSError:
+            log.exception("cannot move deleted space %s to the trash; its worker retries", entry.id)
+            left.add(entry.id)
+            continue
+        if moved is not None:
+            log.warning("deleted space %s was still on disk (interrupted purge); purging it now", entry.id)
+    trash.empty_in_background(root)
+    return left
 
 
 if __name__ == "__main__":

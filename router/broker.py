@@ -8,6 +8,14 @@ Backend (ROUTER, an ephemeral loopback port): workers connect with identity ``w<
 A request for a worker that is down waits in that worker's queue for at most ``WORKER_WAIT_S`` (503 after that); a
 request already forwarded to a worker that dies is answered 503 at once, since the router cannot know whether it was
 applied. Other workers' spaces are never delayed by any of this.
+
+Space lifecycle (docs/protocol.md): the registry entry is the authority on a space's state and policy, and every
+forwarded request carries the policy to the worker in its ``Placement``. A delete tombstones the entry (persisted)
+before it is forwarded, so from then on every request to the space is 410 at the router. Until the owning worker
+confirms that it moved the directory away, the space is "unpurged": a worker that restarts is sent the purge again
+before anything else, and creating the space again sends one ahead of the create, so a space created again can never
+open its old data. Quotas: ``max_spaces`` and each space's ``max_rps`` are enforced here; ``max_memories`` and
+``max_bytes`` by the worker, which knows the space's contents.
 """
 
 from __future__ import annotations
@@ -27,33 +35,43 @@ from engram.config import ABSOLUTE_MAX_DIM, Config
 from engram.errors import EngramError, ErrorCode, unavailable
 from engram.ids import validate_space_id
 from router.placement import owner
-from router.registry import Registry
+from router.rate_limits import RateLimits
+from router.registry import Registry, SpaceEntry
 from router.supervision import WorkerPool, WorkerSlot, worker_identity
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_MS = 50
 WORKER_WAIT_S = 10.0
+SPACE_LIMIT_RETRY_AFTER_S = 60.0
 _CREATE_DECODER = msgspec.msgpack.Decoder(p.CreateSpace)
+_UPDATE_DECODER = msgspec.msgpack.Decoder(p.UpdateSpace)
+_LIST_DECODER = msgspec.msgpack.Decoder(p.ListSpaces)
+_IMPORT_DECODER = msgspec.msgpack.Decoder(p.ImportSpace)
+_PURGE_BODY = p.ENCODER.encode(p.DeleteSpace())
 
 
 @dataclass
 class _Pending:
-    client: bytes
+    client: bytes | None  # None: the router's own request (a purge sent again), whose reply nobody awaits
     request_id: int
     worker: int
+    purge: str | None = None  # a delete_space of this space: its OK reply confirms the purge
+    imported: SpaceEntry | None = None  # an import_space: registered when (and only when) its worker succeeds
 
 
 @dataclass
 class _Queued:
     deadline: float
-    client: bytes
+    client: bytes | None
     request_id: int
     frames: list[bytes]
+    purge: str | None = None
+    imported: SpaceEntry | None = None
 
 
 class Broker:
-    def __init__(self, config: Config, registry: Registry) -> None:
+    def __init__(self, config: Config, registry: Registry, unpurged: set[str] | None = None) -> None:
         self._config = config
         self._registry = registry
         self._context = zmq.Context()
@@ -71,6 +89,10 @@ class Broker:
         self._pending: dict[bytes, _Pending] = {}
         self._queues: dict[int, deque[_Queued]] = {slot.id: deque() for slot in self.pool.slots}
         self._stopping = False
+        self._rate_limits = RateLimits()
+        self._unpurged: set[str] = set(unpurged or ())  # deleted spaces whose directory may still be in place
+        self._default_policy = p.SpacePolicy(durability=config.default_durability)
+        self._importing: set[str] = set()  # spaces whose import_space is with their worker
 
     # -- main loop -------------------------------------------------------------------------------------------
 
@@ -119,11 +141,14 @@ class Broker:
         for worker, queue in self._queues.items():
             while queue and queue[0].deadline <= now:
                 item = queue.popleft()
-                self._reply_error(
-                    item.client,
-                    item.request_id,
-                    unavailable(f"worker {worker} did not come back within {WORKER_WAIT_S:g} s", 2.0),
-                )
+                if item.imported is not None:
+                    self._importing.discard(item.imported.id)
+                if item.client is not None:
+                    self._reply_error(
+                        item.client,
+                        item.request_id,
+                        unavailable(f"worker {worker} did not come back within {WORKER_WAIT_S:g} s", 2.0),
+                    )
 
     # -- clients ---------------------------------------------------------------------------------------------
 
@@ -158,10 +183,17 @@ class Broker:
         if header.op == "ping":
             self._reply_ok(client, header.request_id, self._health())
         elif header.op == "list_spaces":
-            spaces = [p.SpaceSummary(e.id, e.dim, e.created_at, e.state) for e in self._registry.entries()]
+            include_deleted = _decode(_LIST_DECODER, body, header.op).include_deleted
+            spaces = [summary_of(e) for e in self._registry.entries(include_deleted)]
             self._reply_ok(client, header.request_id, p.SpaceList(spaces))
         elif header.op == "create_space":
             self._create_space(client, header, body)
+        elif header.op == "update_space":
+            self._update_space(client, header, body)
+        elif header.op == "delete_space":
+            self._delete_space(client, header, body)
+        elif header.op == "import_space":
+            self._import_space(client, header, body)
         else:
             self._forward_space_op(client, header, body)
 
@@ -178,10 +210,8 @@ class Broker:
 
     def _create_space(self, client: bytes, header: p.Header, body: bytes) -> None:
         space = self._resolve_space(header)
-        try:
-            requested = _CREATE_DECODER.decode(body).dim
-        except msgspec.DecodeError as exc:
-            raise EngramError(ErrorCode.BAD_REQUEST, f"Malformed create_space body: {exc}") from exc
+        request = _decode(_CREATE_DECODER, body, header.op)
+        requested = request.dim
         dim = requested or self._config.default_dim
         if not 1 <= dim <= ABSOLUTE_MAX_DIM:
             raise EngramError(
@@ -189,34 +219,144 @@ class Broker:
                 f"Dimension must be between 1 and {ABSOLUTE_MAX_DIM}, got {dim}.",
                 hint="Use the dimension of your embedding model, e.g. 384 or 768.",
             )
-        entry, created = self._registry.create(space, dim)
+        existing = self._registry.get(space)
+        policy = None
+        if existing is None or existing.deleted:
+            self._check_space_limit(space)
+            policy = (request.policy or p.SpacePolicyPatch()).apply(self._default_policy)
+        entry, created = self._registry.create(space, dim, policy)
         if requested is not None and entry.dim != requested:
             raise EngramError(
                 ErrorCode.DIMENSION_CONFLICT,
                 f"Memory space '{space}' already exists with dimension {entry.dim}, not {requested}.",
                 hint=f"Omit 'dim' or pass {entry.dim}, or create a space with another id.",
             )
-        self._forward(client, header, body, space, p.Placement(True, entry.dim, entry.created_at, fresh=created))
+        self._created(space, created)
+        self._forward(client, header, body, space, placement_of(entry, fresh=created))
+
+    def _update_space(self, client: bytes, header: p.Header, body: bytes) -> None:
+        space = self._resolve_space(header)
+        patch = _decode(_UPDATE_DECODER, body, header.op).policy
+        entry = self._existing(space)
+        entry = self._registry.update_policy(space, patch.apply(entry.policy))
+        self._forward(client, header, body, space, placement_of(entry))
+
+    def _delete_space(self, client: bytes, header: p.Header, body: bytes) -> None:
+        space = self._resolve_space(header)
+        self._existing(space)
+        entry = self._registry.delete(space)
+        log.info("memory space %s deleted (tombstoned); its worker purges it", space)
+        self._rate_limits.forget(space)
+        self._unpurged.add(space)
+        self._forward(client, header, body, space, placement_of(entry), purge=space)
+
+    def _import_space(self, client: bytes, header: p.Header, body: bytes) -> None:
+        """Forward an import to the space's worker; the space is registered only once the worker restored it, so a
+        refused archive leaves no space behind. Requests to the space meanwhile are refused (409)."""
+        space = self._resolve_space(header)
+        dim = _decode(_IMPORT_DECODER, body, header.op).dim
+        existing = self._registry.get(space)
+        if (existing is not None and not existing.deleted) or space in self._importing:
+            raise EngramError(
+                ErrorCode.MEMORY_SPACE_EXISTS,
+                f"Cannot import into memory space '{space}': it exists already.",
+                hint="Import under another id (engram space import FILE --as NEW), or delete that space first.",
+            )
+        self._check_space_limit(space)
+        policy = existing.policy if existing is not None else self._default_policy
+        entry = SpaceEntry(space, dim, time.time(), policy=policy)
+        self._importing.add(space)
+        if existing is not None and space in self._unpurged:
+            self._send_purge(space)
+        self._forward(client, header, body, space, placement_of(entry, fresh=True), imported=entry)
+
+    def _import_answered(self, entry: SpaceEntry, reply: bytes) -> None:
+        self._importing.discard(entry.id)
+        if p.REPLY_DECODER.decode(reply).error is None:
+            self._registry.create(entry.id, entry.dim, entry.policy)
+            log.info("memory space %s imported", entry.id)
 
     def _forward_space_op(self, client: bytes, header: p.Header, body: bytes) -> None:
         space = self._resolve_space(header)
         entry = self._registry.get(space)
         fresh = False
-        if entry is None and header.op == "get_space":
+        if entry is not None and entry.deleted:
+            raise deleted_error(space)
+        if space in self._importing:
+            raise unavailable(f"Memory space '{space}' is being imported.", 1.0)
+        if entry is None and header.op in ("get_space", "export_space"):
             raise EngramError(
                 ErrorCode.MEMORY_SPACE_NOT_FOUND,
                 f"Memory space '{space}' not found.",
                 hint="List spaces with GET /api/v1/spaces, or create it with POST /api/v1/spaces.",
             )
         if entry is None and header.op in p.CREATING_OPS:
-            entry, fresh = self._registry.create(space, self._config.default_dim)
+            self._check_space_limit(space)
+            entry, fresh = self._registry.create(space, self._config.default_dim, self._default_policy)
+            self._created(space, fresh)
+        elif entry is not None and header.op not in p.LIFECYCLE_OPS:
+            self._rate_limits.check(space, entry.policy.max_rps)
         if entry is None:
-            placement = p.Placement(False, self._config.default_dim)
+            placement = p.Placement(False, self._config.default_dim, policy=self._default_policy)
         else:
-            placement = p.Placement(True, entry.dim, entry.created_at, fresh=fresh)
+            placement = placement_of(entry, fresh=fresh)
         self._forward(client, header, body, space, placement)
 
-    def _forward(self, client: bytes, header: p.Header, body: bytes, space: str, placement: p.Placement) -> None:
+    def _existing(self, space: str) -> SpaceEntry:
+        """The active entry of ``space``: 404 when it was never created, 410 when it is deleted."""
+        entry = self._registry.get(space)
+        if entry is None:
+            raise EngramError(
+                ErrorCode.MEMORY_SPACE_NOT_FOUND,
+                f"Memory space '{space}' not found.",
+                hint="List spaces with GET /api/v1/spaces, or create it with POST /api/v1/spaces.",
+            )
+        if entry.deleted:
+            raise deleted_error(space)
+        return entry
+
+    def _check_space_limit(self, space: str) -> None:
+        limit = self._config.max_spaces
+        if self._registry.active_count >= limit:
+            raise EngramError(
+                ErrorCode.SPACE_LIMIT_REACHED,
+                f"Cannot create memory space '{space}': this server holds {self._registry.active_count} "
+                f"space(s), its limit (max_spaces = {limit}).",
+                hint="Delete spaces that are no longer needed (DELETE /api/v1/spaces/{space}, or engram space "
+                "delete ID), or raise max_spaces in the server's config file ([memory_spaces] max_spaces) and "
+                "restart it.",
+                retry_after_s=SPACE_LIMIT_RETRY_AFTER_S,
+            )
+
+    def _created(self, space: str, created: bool) -> None:
+        """A space was just (re)created: if its previous incarnation's purge is unconfirmed, send the purge ahead
+        of the create. The owning worker handles its requests in order, so the old directory is gone first."""
+        if created and space in self._unpurged:
+            self._send_purge(space)
+
+    def _send_purge(self, space: str, *, first: bool = False) -> None:
+        """Send the router's own delete_space for ``space`` (``first``: ahead of everything queued)."""
+        header = p.Header(p.PROTOCOL_VERSION, 0, "delete_space", space)
+        entry = self._registry.get(space)
+        placement = placement_of(entry) if entry is not None else p.Placement(False, self._config.default_dim)
+        if not first:
+            self._forward(None, header, _PURGE_BODY, space, placement, purge=space)
+            return
+        frames = [next(self._tickets).to_bytes(8, "big"), p.ENCODER.encode(header), _PURGE_BODY,
+                  p.ENCODER.encode(placement)]  # fmt: skip
+        worker = owner(space, len(self.pool.slots))
+        self._queues[worker].appendleft(_Queued(time.monotonic() + WORKER_WAIT_S, None, 0, frames, purge=space))
+
+    def _forward(
+        self,
+        client: bytes | None,
+        header: p.Header,
+        body: bytes,
+        space: str,
+        placement: p.Placement,
+        purge: str | None = None,
+        imported: SpaceEntry | None = None,
+    ) -> None:
         worker = owner(space, len(self.pool.slots))
         if header.space != space:  # the worker always sees the resolved space
             header = p.Header(header.version, header.request_id, header.op, space)
@@ -224,9 +364,9 @@ class Broker:
         frames = [ticket, p.ENCODER.encode(header), body, p.ENCODER.encode(placement)]
         queue = self._queues[worker]
         if queue or not self._send_to_worker(worker, frames):
-            queue.append(_Queued(time.monotonic() + WORKER_WAIT_S, client, header.request_id, frames))
+            queue.append(_Queued(time.monotonic() + WORKER_WAIT_S, client, header.request_id, frames, purge, imported))
             return
-        self._pending[ticket] = _Pending(client, header.request_id, worker)
+        self._pending[ticket] = _Pending(client, header.request_id, worker, purge, imported)
 
     def _send_to_worker(self, worker: int, frames: list[bytes]) -> bool:
         if not self.pool.slots[worker].ready:
@@ -245,8 +385,25 @@ class Broker:
             self._on_control(frames[0], frames[2])
             return
         pending = self._pending.pop(ticket, None)
-        if pending is not None:  # None: its worker was declared dead and the client already got a 503
+        if pending is None:  # its worker was declared dead and the client already got a 503
+            return
+        if pending.purge is not None:
+            self._purge_answered(pending.purge, frames[2])
+        if pending.imported is not None:
+            self._import_answered(pending.imported, frames[2])
+        if pending.client is not None:
             self._frontend.send_multipart([pending.client, frames[2]])
+
+    def _purge_answered(self, space: str, reply: bytes) -> None:
+        try:
+            error = p.REPLY_DECODER.decode(reply).error
+        except msgspec.DecodeError:
+            error = p.ErrorInfo(ErrorCode.MEMORY_SYSTEM_ERROR.value, "malformed reply")
+        if error is None:
+            self._unpurged.discard(space)
+        else:
+            log.error("worker could not purge deleted space %s (%s: %s); it is retried before the space is "
+                      "created again, and at the next start", space, error.code, error.message)  # fmt: skip
 
     def _on_control(self, identity: bytes, payload: bytes) -> None:
         ready = p.CONTROL_DECODER.decode(payload)
@@ -256,6 +413,9 @@ class Broker:
             return
         slot.ready = True
         log.info("worker %d ready (pid %d)", slot.id, ready.pid)
+        for space in sorted(self._unpurged):  # a restarted worker may have died before it moved them away
+            if owner(space, len(self.pool.slots)) == slot.id:
+                self._send_purge(space, first=True)
         self._flush_queue(slot)
 
     def _flush_queue(self, slot: WorkerSlot) -> None:
@@ -266,12 +426,16 @@ class Broker:
             if not self._send_to_worker(slot.id, item.frames):
                 return
             queue.popleft()
-            self._pending[item.frames[0]] = _Pending(item.client, item.request_id, slot.id)
+            self._pending[item.frames[0]] = _Pending(item.client, item.request_id, slot.id, item.purge, item.imported)
 
     def _fail_pending(self, slot: WorkerSlot) -> None:
         lost = [ticket for ticket, pending in self._pending.items() if pending.worker == slot.id]
         for ticket in lost:
             pending = self._pending.pop(ticket)
+            if pending.imported is not None:
+                self._importing.discard(pending.imported.id)
+            if pending.client is None:
+                continue
             self._reply_error(
                 pending.client,
                 pending.request_id,
@@ -294,3 +458,27 @@ class Broker:
     def _reply_error(self, client: bytes, request_id: int, error: EngramError) -> None:
         info = p.ErrorInfo(error.code.value, error.message, error.hint, error.retry_after_s)
         self._frontend.send_multipart([client, p.error_reply(request_id, info)])
+
+
+def summary_of(entry: SpaceEntry) -> p.SpaceSummary:
+    return p.SpaceSummary(entry.id, entry.dim, entry.created_at, entry.state, entry.policy, entry.deleted_at)
+
+
+def placement_of(entry: SpaceEntry, fresh: bool = False) -> p.Placement:
+    return p.Placement(True, entry.dim, entry.created_at, fresh=fresh, policy=entry.policy)
+
+
+def deleted_error(space: str) -> EngramError:
+    return EngramError(
+        ErrorCode.MEMORY_SPACE_DELETED,
+        f"Memory space '{space}' was deleted.",
+        hint=f'Create it again, empty, with POST /api/v1/spaces {{"id": "{space}"}} (or engram space create '
+        f"{space}); until then every request to it is refused.",
+    )
+
+
+def _decode(decoder: msgspec.msgpack.Decoder, body: bytes, op: str):
+    try:
+        return decoder.decode(body)
+    except msgspec.DecodeError as exc:  # includes ValidationError: a policy value out of range
+        raise EngramError(ErrorCode.BAD_REQUEST, f"Malformed {op} body: {exc}") from exc

@@ -25,6 +25,7 @@ import msgspec
 from engram.archive import MANIFEST, ArchivedFile, Manifest, invalid_archive, open_tar, read_manifest
 from engram.atomic import fsync_dir
 from engram.errors import EngramError, ErrorCode
+from workers import snapshot as snapshots
 
 _EXCLUDED_PREFIXES = ("wal/dropped-", ".")  # forensic copies of damaged log tails, temporary files
 
@@ -47,7 +48,7 @@ def unpack(archive: bytes, destination: Path, new_id: str) -> Manifest:
     ``space.json`` renamed to ``new_id``. Nothing is left behind when it fails."""
     if destination.exists():
         raise EngramError(
-            ErrorCode.MEMORY_SPACE_CONFLICT,
+            ErrorCode.MEMORY_SPACE_EXISTS,
             f"Cannot import into '{new_id}': its directory already exists.",
             hint="Import under another id with --as, or delete that space first.",
         )
@@ -98,21 +99,27 @@ def _extract_members(archive: bytes, expected: dict[str, ArchivedFile], seen: se
                 raise invalid_archive(f"member '{member.name}' does not match its checksum (the file is damaged)")
             target = staging / member.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
+            _write_synced(target, data)
             seen.add(member.name)
 
 
+def _write_synced(path: Path, data: bytes) -> None:
+    with path.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
 def _rename_settings(staging: Path, new_id: str) -> None:
-    """Point the imported ``space.json`` at its new id, keeping every other setting as exported."""
-    path = staging / "space.json"
-    settings = msgspec.json.decode(path.read_bytes())
-    if not isinstance(settings, dict):
-        raise invalid_archive("its space.json is not an object")
-    settings["id"] = new_id
-    path.write_bytes(msgspec.json.encode(settings))
+    """Give the imported space its new id in every file that names it: ``space.json`` and each snapshot's manifest
+    (a snapshot of another space is refused on open). Every other field is kept as exported."""
+    named = [staging / "space.json", *sorted(staging.glob(f"hot/snapshot-*/{snapshots.MANIFEST_FILE}"))]
+    for path in named:
+        document = msgspec.json.decode(path.read_bytes())
+        if not isinstance(document, dict):
+            raise invalid_archive(f"its {path.relative_to(staging)} is not an object")
+        document["id" if path.name == "space.json" else "space"] = new_id
+        _write_synced(path, msgspec.json.encode(document))
 
 
 def _member_paths(space_dir: Path) -> list[str]:

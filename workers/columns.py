@@ -17,6 +17,8 @@ INITIAL_CAPACITY_ROWS = 64
 COMPACT_MIN_TOMBSTONES = 1024
 
 _ARRAYS = ("units", "norms", "confidence", "observed_at", "stored_at", "last_access", "live", "builtin", "serials")
+SAVED_ARRAYS = tuple(name for name in _ARRAYS if name != "live")
+"""The arrays a snapshot saves, live rows only (so ``live`` is all true and not saved): workers/snapshot.py."""
 
 
 class Columns:
@@ -42,6 +44,25 @@ class Columns:
         self.live = np.zeros(capacity, dtype=bool)
         self.builtin = np.zeros(capacity, dtype=bool)  # embedding from the built-in text embedder
         self.serials = np.zeros(capacity, dtype=np.int64)  # stable identity of a row's write (workers/index.py)
+
+    @classmethod
+    def from_live_rows(
+        cls, dim: int, arrays: dict[str, np.ndarray], ids: list[str], content: list[str], next_serial: int
+    ) -> Columns:
+        """Columns holding the live rows a snapshot saved (``SAVED_ARRAYS``, in row order), with room to grow.
+        The arrays may be memory-mapped: they are copied, so their files can go."""
+        rows = len(ids)
+        columns = cls(dim)
+        columns._allocate(max(INITIAL_CAPACITY_ROWS, rows + rows // 4))
+        for name in SAVED_ARRAYS:
+            getattr(columns, name)[:rows] = arrays[name]
+        columns.live[:rows] = True
+        columns.ids = ids
+        columns.content = content
+        columns.row_of = {memory_id: row for row, memory_id in enumerate(ids)}
+        columns.rows = columns.live_count = rows
+        columns.next_serial = next_serial
+        return columns
 
     @property
     def capacity(self) -> int:

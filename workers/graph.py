@@ -86,6 +86,16 @@ class Graph:
         found.sort(key=lambda link: (-link.weight, link.target, link.kind))
         return found
 
+    def edges(self) -> list[tuple[str, str, str, float]]:
+        """Every edge once, as ``(a, b, kind, weight)`` (for a snapshot; ``link`` each to rebuild the graph)."""
+        return [
+            (a, b, kind, weight)
+            for a, neighbours in self._edges.items()
+            for b, kinds in neighbours.items()
+            if a < b
+            for kind, weight in kinds.items()
+        ]
+
     def __contains__(self, memory_id: object) -> bool:
         return memory_id in self._edges
 

@@ -29,6 +29,29 @@ class Lexicon:
             if not rows:
                 del self._postings[token]
 
+    def export(self, new_row: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The postings, renumbered through ``new_row``, as flat arrays for a snapshot: the tokens, each token's
+        number of rows, and all rows token after token. Loading these is about twice as fast as tokenizing every
+        memory again (docs/storage.md)."""
+        tokens = list(self._postings)
+        counts = np.fromiter((len(self._postings[t]) for t in tokens), dtype=np.int64, count=len(tokens))
+        rows = np.fromiter((r for t in tokens for r in self._postings[t]), dtype=np.int64, count=int(counts.sum()))
+        return tokens, counts, new_row[rows].astype(np.int32)
+
+    @classmethod
+    def restore(cls, tokens: list[str], counts: np.ndarray, rows: np.ndarray) -> Lexicon:
+        """The lexicon ``export`` saved; raises ValueError when the arrays do not fit together."""
+        if len(tokens) != len(counts) or int(counts.sum()) != len(rows) or (len(counts) and counts.min() < 1):
+            raise ValueError(f"lexicon of {len(tokens)} tokens does not match its {len(counts)} counts")
+        ends = np.cumsum(counts).tolist()
+        all_rows = rows.tolist()
+        lexicon = cls()
+        start = 0
+        for token, end in zip(tokens, ends, strict=True):
+            lexicon._postings[token] = set(all_rows[start:end])
+            start = end
+        return lexicon
+
     def renumber(self, new_row: np.ndarray) -> None:
         """Follow a compaction of the rows (``new_row[old]`` is the new row of an old, live one)."""
         self._postings = {token: {int(new_row[row]) for row in rows} for token, rows in self._postings.items()}

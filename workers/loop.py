@@ -5,12 +5,22 @@ handled as the next batch, and each space written in a batch is fsynced once for
 worker before the fsync of its batch, so a 2xx always means "in the log and on disk" (DESIGN §5), and a read never
 reports data that could still vanish. When an fsync fails, the batch's writes to that space are answered with an
 error and the space is dropped from memory, to be reloaded from what the disk really holds.
+
+That is the "fsync" durability policy, every space's default. A space's policy comes with each request (the
+router's ``Placement``): with "interval" its writes are answered at once and the space is fsynced at most every
+``durability_interval_ms``, from the loop's poll timeout when no request comes; with "none" it is never fsynced
+before a close (docs/durability.md). The same policy carries the space's quotas (workers/quotas.py).
+
+Deleting a space closes it, renames its directory into the trash (engram/trash.py) and replies; a background
+thread removes the trash entry. A compaction job still running for it finds another (or no) space under its id when
+it finishes and is thrown away (workers/compaction.py matches finished jobs to the very ``Space`` object).
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import signal
 import time
@@ -21,16 +31,27 @@ import msgspec
 import zmq
 
 from engram import protocol as p
+from engram import trash
+from engram.archive import read_manifest
 from engram.config import Config
 from engram.errors import EngramError, ErrorCode
+from workers import archive, quotas, tiers
 from workers.compaction import Compactor
+from workers.layout import store_policy
+from workers.residency import Residency, ResidencyLimits
 from workers.space import Space
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
 POLL_INTERVAL_MS = 100
+DEFAULT_POLICY = p.SpacePolicy()
 SCHEDULED_CHECK_INTERVAL_S = 1.0
+DEMOTE_CHECK_INTERVAL_S = 60.0
+OFFLOAD_SNAPSHOT_MIN_BYTES = 256 * 1024
+"""An offloaded (or closing) space is snapshotted first when its log tail since the last snapshot is at least this:
+its next open then loads the snapshot instead of replaying the tail. Smaller tails replay faster than a snapshot is
+written."""
 _PR_SET_PDEATHSIG = 1
 
 
@@ -53,6 +74,15 @@ class WorkerLoop:
         self._stopping = False
         self._consolidation_interval_s = config.consolidation_interval_s
         self._next_scheduled_check = 0.0
+        self._policies: dict[str, p.SpacePolicy] = {}  # each space's policy, as its latest request brought it
+        self._stored_policies: dict[str, p.SpacePolicy] = {}  # the policy each space.json is known to hold
+        self._unsynced: dict[str, float] = {}  # "interval" spaces written since their last fsync: fsync deadline
+        self._undeletable: dict[str, str] = {}  # spaces whose delete could not move their directory: why
+        self._snapshot_wal_bytes = config.snapshot_wal_bytes
+        self._residency = Residency(
+            ResidencyLimits(config.idle_offload_s, config.max_resident_spaces, config.warm_after_s, config.cold_after_s)
+        )
+        self._next_demote_check = 0.0
 
     def run(self) -> None:
         parent = os.getppid()
@@ -76,7 +106,9 @@ class WorkerLoop:
                 self._run_scheduled_work()
                 if compactor is not None:
                     compactor.tick(self._spaces)
-                if socket not in dict(poller.poll(POLL_INTERVAL_MS)):
+                ready = dict(poller.poll(self._poll_timeout_ms()))
+                self._sync_due()
+                if socket not in ready:
                     if os.getppid() != parent:  # the router died before PR_SET_PDEATHSIG took effect
                         log.error("router (pid %d) is gone; stopping", parent)
                         break
@@ -105,6 +137,7 @@ class WorkerLoop:
         if now < self._next_scheduled_check:
             return
         self._next_scheduled_check = now + SCHEDULED_CHECK_INTERVAL_S
+        self._keep_storage(now)
         wall = time.time()
         for space_id, space in list(self._spaces.items()):
             if not space.consolidation.due(wall, self._consolidation_interval_s):
@@ -114,6 +147,47 @@ class WorkerLoop:
                 log.info("scheduled consolidation of %s: %d pattern(s)", space_id, len(result.patterns))
             except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval; serving goes on
                 log.exception("scheduled consolidation of space %s failed", space_id)
+
+    def _keep_storage(self, now: float) -> None:
+        """Snapshot spaces whose log tail grew past ``snapshot_wal_bytes`` (restart time then depends on the tail,
+        not on history), offload idle and least recently used spaces (workers/residency.py), and, about once a
+        minute, move the index files of long-offloaded spaces to colder tiers."""
+        for space_id, space in list(self._spaces.items()):
+            if self._snapshot_wal_bytes and space.wal_bytes_since_snapshot >= self._snapshot_wal_bytes:
+                self._snapshot(space_id, space)
+        for space_id in self._residency.to_offload(now):
+            self._offload(space_id)
+        if now >= self._next_demote_check:
+            self._next_demote_check = now + DEMOTE_CHECK_INTERVAL_S
+            for space_id, tier in self._residency.to_demote(now):
+                try:
+                    tiers.demote(self._root / space_id, tier)
+                    self._residency.demoted(space_id, tier)
+                except OSError:
+                    log.exception("moving the index files of space %s to %s failed; kept where they are", space_id,
+                                  tier)  # fmt: skip
+
+    def _snapshot(self, space_id: str, space: Space) -> bool:
+        try:
+            space.snapshot()
+            return True
+        except OSError:
+            log.exception("snapshot of space %s failed; its log is kept whole and replayed on the next open", space_id)
+            return False
+
+    def _offload(self, space_id: str) -> None:
+        """Snapshot (if its tail is worth it) and close an idle space; its next request loads it again."""
+        space = self._spaces.get(space_id)
+        if space is None:
+            self._residency.forget(space_id)
+            return
+        if self._unsynced.get(space_id) is not None:
+            self._sync(space_id)
+        if space.wal_bytes_since_snapshot >= OFFLOAD_SNAPSHOT_MIN_BYTES:
+            self._snapshot(space_id, space)
+        self._drop(space_id)
+        self._residency.offloaded(space_id)
+        log.debug("offloaded space %s", space_id)
 
     # -- one batch -------------------------------------------------------------------------------------------
 
@@ -130,24 +204,56 @@ class WorkerLoop:
         return replies
 
     def _sync_written(self, written: set[str]) -> dict[str, EngramError]:
-        """fsync each written space once; return the spaces whose fsync failed, with the error to report."""
+        """Make each written space as durable as its policy asks before the batch is answered: "fsync" spaces are
+        fsynced now (once each); "interval" spaces are given a deadline (``_sync_due``); "none" spaces are left to
+        the kernel. Returns the spaces whose fsync failed, with the error to report."""
         failed = {}
+        now = time.monotonic()
         for space_id in written:
-            space = self._spaces.get(space_id)
-            if space is None:
-                continue
-            try:
-                space.sync()
-            except OSError as exc:
-                log.error("fsync of space %s failed (%s); writes not acknowledged, reloading it", space_id, exc)
-                self._drop(space_id)
-                failed[space_id] = EngramError(
-                    ErrorCode.STORAGE_UNAVAILABLE,
-                    f"The write-ahead log of memory space '{space_id}' could not be made durable: {exc}.",
-                    hint="The write was not stored; retry later. Check disk space and health of the data directory.",
-                    retry_after_s=1.0,
-                )
+            policy = self._policies.get(space_id, DEFAULT_POLICY)
+            if policy.durability == "interval":
+                self._unsynced.setdefault(space_id, now + policy.durability_interval_ms / 1000.0)
+            elif policy.durability == "fsync":
+                error = self._sync(space_id)
+                if error is not None:
+                    failed[space_id] = error
         return failed
+
+    def _sync(self, space_id: str) -> EngramError | None:
+        """fsync one space; on failure drop it (to be reloaded from disk) and return the error to report."""
+        self._unsynced.pop(space_id, None)
+        space = self._spaces.get(space_id)
+        if space is None:
+            return None
+        try:
+            space.sync()
+        except OSError as exc:
+            log.error("fsync of space %s failed (%s); writes not acknowledged, reloading it", space_id, exc)
+            self._drop(space_id)
+            return EngramError(
+                ErrorCode.STORAGE_UNAVAILABLE,
+                f"The write-ahead log of memory space '{space_id}' could not be made durable: {exc}.",
+                hint="The write was not stored; retry later. Check disk space and health of the data directory.",
+                retry_after_s=1.0,
+            )
+        return None
+
+    def _sync_due(self) -> None:
+        """fsync the "interval" spaces whose deadline has come (their writes were answered already)."""
+        if not self._unsynced:
+            return
+        now = time.monotonic()
+        for space_id, deadline in list(self._unsynced.items()):
+            if deadline <= now and self._sync(space_id) is not None:
+                log.error("space %s lost its writes of the last %d ms (interval durability)", space_id,
+                          self._policies.get(space_id, DEFAULT_POLICY).durability_interval_ms)  # fmt: skip
+
+    def _poll_timeout_ms(self) -> int:
+        """Wake for the next "interval" fsync deadline, so an idle space is synced in time too."""
+        if not self._unsynced:
+            return POLL_INTERVAL_MS
+        wait_ms = (min(self._unsynced.values()) - time.monotonic()) * 1000.0
+        return max(0, min(POLL_INTERVAL_MS, math.ceil(wait_ms)))
 
     def _handle(self, frames: list[bytes]) -> _Outcome:
         ticket, header_bytes, body, placement_bytes = frames
@@ -180,11 +286,35 @@ class WorkerLoop:
 
     def _execute(self, space_id: str, request: p.Request, placement: p.Placement) -> msgspec.Struct:
         now = time.time()
+        match request:
+            case p.DeleteSpace():
+                return self._delete_space(space_id)
+            case p.UpdateSpace():
+                self._keep_policy(space_id, placement.policy)
+                return p.SpaceSummary(space_id, placement.dim, placement.created_at, policy=placement.policy)
+        if space_id in self._undeletable:
+            raise EngramError(
+                ErrorCode.STORAGE_UNAVAILABLE,
+                f"Memory space '{space_id}' was deleted but its data could not be removed: "
+                f"{self._undeletable[space_id]}.",
+                hint="Check the data directory's permissions and health; the removal is retried before the space "
+                "is created again and when the server restarts.",
+                retry_after_s=5.0,
+            )
         if not placement.exists:
             return _empty_answer(space_id, request)
+        if isinstance(request, p.ImportSpace):
+            return self._import_space(space_id, request, placement)
         space = self._open(space_id, placement)
+        self._keep_policy(space_id, placement.policy)
         match request:
+            case p.ExportSpace():
+                space.snapshot()  # the archive then holds a snapshot and an empty (or short) log tail
+                return p.ExportedSpace(
+                    archive.pack(self._root / space_id, space_id, space.dim, space.count, now), space.count
+                )
             case p.Remember(memories=memories):
+                quotas.check_remember(space_id, placement.policy, space, memories)
                 return p.Remembered(space.remember(memories, now))
             case p.Recall():
                 return space.recall(
@@ -222,11 +352,59 @@ class WorkerLoop:
                 return p.SpaceDetail(
                     space_id, space.dim, space.created_at, space.count, worker,
                     segments=index.segment_count, buffer=index.buffer_count(),
+                    policy=placement.policy, stored_bytes=quotas.stored_bytes(space),
                 )  # fmt: skip
             case p.CreateSpace():
-                summary = p.SpaceSummary(space_id, space.dim, space.created_at)
+                summary = p.SpaceSummary(space_id, space.dim, space.created_at, policy=placement.policy)
                 return p.SpaceCreated(placement.fresh, summary)
         raise EngramError(ErrorCode.BAD_REQUEST, f"Op '{p.op_of(request)}' is not served by workers.")
+
+    def _import_space(self, space_id: str, request: p.ImportSpace, placement: p.Placement) -> p.SpaceCreated:
+        """Restore an exported archive as ``space_id`` (workers/archive.py verifies all of it before anything is
+        in place), then open it like any space."""
+        manifest = read_manifest(request.archive)
+        if manifest.dim != placement.dim:
+            raise EngramError(
+                ErrorCode.INVALID_ARCHIVE,
+                f"The archive holds a space of dimension {manifest.dim}, but the import asked for {placement.dim}.",
+                hint="Send the dimension named in the archive's manifest.json.",
+            )
+        if space_id in self._spaces:
+            raise EngramError(ErrorCode.MEMORY_SPACE_EXISTS, f"Memory space '{space_id}' is open already.")
+        archive.unpack(request.archive, self._root / space_id, space_id)
+        space = self._open(space_id, placement)
+        self._keep_policy(space_id, placement.policy)
+        log.info("imported space %s from an archive of %s (%d memories)", space_id, manifest.space, space.count)
+        return p.SpaceCreated(True, p.SpaceSummary(space_id, space.dim, space.created_at, policy=placement.policy))
+
+    def _keep_policy(self, space_id: str, policy: p.SpacePolicy) -> None:
+        """Apply the policy the router sent, and keep space.json in step with it (rewritten only on a change)."""
+        self._policies[space_id] = policy
+        if self._stored_policies.get(space_id) != policy and store_policy(self._root / space_id, space_id, policy):
+            self._stored_policies[space_id] = policy
+
+    def _delete_space(self, space_id: str) -> p.SpaceDeleted:
+        """Close the space and move its directory into the trash; a background thread removes it. Idempotent: the
+        router sends it again after a restart of this worker until one reply confirms it."""
+        self._drop(space_id)
+        self._residency.forget(space_id)
+        try:
+            moved = trash.move_to_trash(self._root, space_id)
+        except OSError as exc:
+            log.error("cannot move deleted space %s into the trash: %s", space_id, exc)
+            self._undeletable[space_id] = str(exc)
+            raise EngramError(
+                ErrorCode.STORAGE_UNAVAILABLE,
+                f"Memory space '{space_id}' is deleted, but its data could not be moved away: {exc}.",
+                hint="Check the data directory's permissions and health; the removal is retried before the space "
+                "is created again and when the server restarts.",
+                retry_after_s=5.0,
+            ) from exc
+        self._undeletable.pop(space_id, None)
+        if moved is not None:
+            trash.purge_in_background(moved)
+        log.info("deleted space %s%s", space_id, f" (purging {moved.name} in the background)" if moved else "")
+        return p.SpaceDeleted(space_id)
 
     def _logged_by_read(self, space_id: str) -> bool:
         """Whether a read left records in its space's log: recall logs the reinforcement of what it returned
@@ -236,25 +414,23 @@ class WorkerLoop:
         return space is not None and space.dirty
 
     def _open(self, space_id: str, placement: p.Placement) -> Space:
+        """The loaded space, loading it on first use (startup loads nothing: DESIGN §7). Space.open reports what
+        it had to drop (logged there); every load counts as a use for the residency policy."""
         space = self._spaces.get(space_id)
         if space is None:
-            started = time.monotonic()
-            space, report = Space.open(self._root, space_id, placement.dim, placement.created_at)
-            self._spaces[space_id] = space
-            level = logging.WARNING if report.dropped_bytes else logging.INFO
-            log.log(
-                level,
-                "opened space %s: %d record(s) replayed in %.3f s, %d byte(s) dropped (%s)",
-                space_id,
-                report.records,
-                time.monotonic() - started,
-                report.dropped_bytes,
-                report.dropped_reason or "clean",
+            space, report = Space.open(
+                self._root, space_id, placement.dim, placement.created_at, expect_existing=not placement.fresh
             )
+            self._spaces[space_id] = space
+            log.info("opened space %s: %s", space_id, report.summary())
+        self._residency.used(space_id, time.monotonic())
         return space
 
     def _drop(self, space_id: str) -> None:
-        """Forget a space whose log failed: its next request reopens it from what the disk really holds."""
+        """Forget a space (its log failed, or it is deleted): its next request reopens it from what the disk holds."""
+        self._unsynced.pop(space_id, None)
+        self._policies.pop(space_id, None)
+        self._stored_policies.pop(space_id, None)
         space = self._spaces.pop(space_id, None)
         if space is None:
             return
@@ -264,7 +440,10 @@ class WorkerLoop:
             log.warning("closing failed space %s also failed; its descriptor is released anyway", space_id)
 
     def _close_all(self) -> None:
+        """On a clean stop: snapshot the spaces with a long log tail (so the next start loads them fast), close all."""
         for space_id, space in self._spaces.items():
+            if space.wal_bytes_since_snapshot >= OFFLOAD_SNAPSHOT_MIN_BYTES:
+                self._snapshot(space_id, space)
             try:
                 space.close()
             except OSError:

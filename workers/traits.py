@@ -79,6 +79,31 @@ class Traits:
             record.current_confidence = float(current)
         return record
 
+    def profile(self, memory_id: str) -> Profile:
+        """The profile of a live memory."""
+        return self._profiles[memory_id]
+
+    def access_counts(self, memory_ids: list[str]) -> list[int]:
+        return [self._accesses[memory_id] for memory_id in memory_ids]
+
+    @classmethod
+    def restore(
+        cls, memory_ids: list[str], observed_at: np.ndarray, profiles: list[Profile], access_counts: list[int]
+    ) -> Traits:
+        """The traits of live memories a snapshot saved (in row order, as a replay would have added them; the
+        caller links the saved edges after)."""
+        traits = cls()
+        for memory_id, observed, profile, accesses in zip(
+            memory_ids, observed_at.tolist(), profiles, access_counts, strict=True
+        ):
+            traits._profiles[memory_id] = profile
+            traits._decay_rates[memory_id] = decay_rate_of(profile)
+            if accesses:
+                traits._accesses[memory_id] = accesses
+            if profile.episode is not None:
+                traits.episodes.add(memory_id, observed, profile.episode)
+        return traits
+
     def decay_rates(self, memory_ids: list[str]) -> np.ndarray:
         return np.fromiter((self._decay_rates[i] for i in memory_ids), dtype=np.float64, count=len(memory_ids))
 

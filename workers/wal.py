@@ -12,7 +12,13 @@ work: the worker must reopen the space, which replays what the disk really holds
 
 Recovery keeps the longest valid prefix of the log. Everything from the first torn or corrupt record on
 (including later segments) is copied to ``wal/dropped-<unix_ms>.bin`` for forensics and cut off, so new
-appends follow the last good record and a later replay cannot stop early at the same damage.
+appends follow the last good record and a later replay cannot stop early at the same damage. A segment missing
+between two present ones is damage too: what follows a hole may undo or depend on what the hole held.
+
+Snapshots (workers/snapshot.py) cut the log at a segment boundary: ``roll`` closes the current segment, the
+snapshot records "covers segments <= N", and once two kept snapshots cover a segment ``remove_through`` deletes it.
+Replay then starts after a snapshot's cut (``replay(after=N)``). Without a usable snapshot, segments missing before
+the first present one are reported, not treated as damage: there is no older state the rest could contradict.
 """
 
 from __future__ import annotations
@@ -43,8 +49,9 @@ class RecoveryReport(msgspec.Struct):
 
     records: int
     dropped_bytes: int = 0
-    dropped_reason: str | None = None  # "torn record" or "corrupt record: ..."
+    dropped_reason: str | None = None  # "torn record", "corrupt record: ..." or "missing segment ..."
     segment: str | None = None  # the segment file holding the first bad record
+    missing: str | None = None  # leading segments that are gone, e.g. "000000000001.log to 000000000004.log"
 
 
 def frame(payload: bytes) -> bytes:
@@ -64,6 +71,26 @@ def segments(wal_dir: Path) -> list[Path]:
     return sorted(p for p in wal_dir.iterdir() if _SEGMENT_NAME.fullmatch(p.name))
 
 
+def sequence_of(segment: Path) -> int:
+    return int(segment.stem)
+
+
+def bytes_after(wal_dir: Path, cut: int) -> int:
+    """Bytes of the segments after ``cut``: what a replay from a snapshot at ``cut`` reads."""
+    return sum(p.stat().st_size for p in segments(wal_dir) if sequence_of(p) > cut)
+
+
+def remove_through(wal_dir: Path, cut: int) -> list[str]:
+    """Delete the segments ``<= cut`` (covered by snapshots: workers/snapshot.py); return their names. The writer
+    appends to a later segment, so this never touches the file it writes."""
+    removed = [p for p in segments(wal_dir) if sequence_of(p) <= cut]
+    for path in removed:
+        path.unlink()
+    if removed:
+        fsync_dir(wal_dir)
+    return [p.name for p in removed]
+
+
 class WalWriter:
     """Appends records to the newest segment of one log. Not thread-safe: one worker loop owns it."""
 
@@ -75,21 +102,31 @@ class WalWriter:
         self._dirty = False  # bytes written since the last fdatasync
         self._dir_dirty = dir_dirty  # a segment file was created since the last directory fsync
         self._failure: OSError | None = None
+        self.appended_bytes = 0  # framed bytes this writer appended (the space counts its log growth with it)
 
     @classmethod
-    def open(cls, wal_dir: Path) -> WalWriter:
+    def open(cls, wal_dir: Path, first_sequence: int = 1) -> WalWriter:
         """Open the log in ``wal_dir`` for appending (creating the directory and the first segment if needed).
 
+        Appends go to the newest segment, or to a new ``first_sequence`` segment when no segment at or after it
+        exists: a snapshot covering segments ``< first_sequence`` would make a replay skip records appended there.
         Run ``replay`` first: appending after a damaged tail would put new records where replay never reaches.
         """
         if not wal_dir.is_dir():
             wal_dir.mkdir(parents=True)
             fsync_dir(wal_dir.parent)
         existing = segments(wal_dir)
-        sequence = int(existing[-1].stem) if existing else 1
+        sequence = sequence_of(existing[-1]) if existing else first_sequence
+        created = sequence < first_sequence or not existing
+        sequence = max(sequence, first_sequence)
         path = wal_dir / _segment_name(sequence)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        return cls(wal_dir, sequence, fd, os.fstat(fd).st_size, dir_dirty=not existing)
+        return cls(wal_dir, sequence, fd, os.fstat(fd).st_size, dir_dirty=created)
+
+    @property
+    def sequence(self) -> int:
+        """The segment appends go to."""
+        return self._sequence
 
     @property
     def dirty(self) -> bool:
@@ -101,7 +138,7 @@ class WalWriter:
         never holds garbage before records appended later."""
         self._check_usable()
         if self._size > SEGMENT_MAX_BYTES:
-            self._roll()
+            self.roll()
         record = frame(payload)
         try:
             write_all(self._fd, record)
@@ -112,6 +149,7 @@ class WalWriter:
                 self._failure = exc
             raise
         self._size += len(record)
+        self.appended_bytes += len(record)
         self._dirty = True
 
     def sync(self) -> None:
@@ -140,10 +178,16 @@ class WalWriter:
             os.close(self._fd)
             self._fd = -1
 
-    def _roll(self) -> None:
-        """Start the next segment. The current one is synced first: ``sync`` only covers the newest file."""
-        if self._dirty:
+    def roll(self) -> int:
+        """Make everything appended so far durable and move later appends to a new segment; return the last
+        segment holding records appended before (the cut a snapshot taken now covers). An empty current segment
+        is kept: nothing was appended to it, so the cut is the one before it. Raises OSError like ``sync``."""
+        self._check_usable()
+        if self._size == 0:
             self.sync()
+            return self._sequence - 1
+        if self._dirty:
+            self.sync()  # ``sync`` only covers the newest file
         new_fd = os.open(
             self._dir / _segment_name(self._sequence + 1),
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND,
@@ -154,6 +198,7 @@ class WalWriter:
         self._sequence += 1
         self._size = 0
         self._dir_dirty = True
+        return self._sequence - 1
 
     def _check_usable(self) -> None:
         if self._fd < 0:
@@ -162,22 +207,44 @@ class WalWriter:
             raise OSError(f"write-ahead log {self._dir} failed earlier ({self._failure}); reopen the space")
 
 
-def replay(wal_dir: Path) -> tuple[list[bytes], RecoveryReport]:
-    """The payloads of the log's valid prefix, oldest first, and a report of what was dropped.
+def replay(wal_dir: Path, after: int = 0, *, from_snapshot: bool = False) -> tuple[list[bytes], RecoveryReport]:
+    """The payloads of the valid prefix of the segments after ``after``, oldest first, and a report of what was
+    dropped. Segments ``<= after`` are neither read nor changed.
+
+    ``from_snapshot``: the caller holds the state as of ``after`` (a snapshot's cut), so the log must go on with
+    segment ``after + 1``; a missing one is a hole like any other. Without a snapshot nothing precedes the log, so
+    missing leading segments (deleted behind snapshots that were then lost) are only reported in ``missing``, and
+    the replay starts at the first segment there is: its records need nothing from before to apply.
 
     Damaged data never raises: the log is repaired (see the module docstring). Only real I/O errors raise.
     """
     payloads: list[bytes] = []
-    all_segments = segments(wal_dir)
-    for index, path in enumerate(all_segments):
+    tail = [p for p in segments(wal_dir) if sequence_of(p) > after]
+    expected = after + 1
+    missing = None
+    if tail and not from_snapshot and sequence_of(tail[0]) > expected:
+        first, last = expected, sequence_of(tail[0]) - 1
+        missing = _segment_range(first, last)
+        expected = sequence_of(tail[0])
+    for index, path in enumerate(tail):
+        if sequence_of(path) != expected:
+            reason = f"missing segment {_segment_name(expected)}"
+            dropped = sum(p.stat().st_size for p in tail[index:])
+            _cut_off(wal_dir, None, memoryview(b""), tail[index:], 0)
+            return payloads, RecoveryReport(len(payloads), dropped, reason, path.name, missing)
+        expected += 1
         data = path.read_bytes()
         good_end, reason = _scan(data, payloads)
         if reason is not None:
-            later = all_segments[index + 1 :]
+            later = tail[index + 1 :]
             dropped = len(data) - good_end + sum(p.stat().st_size for p in later)
             _cut_off(wal_dir, path, memoryview(data)[good_end:], later, good_end)
-            return payloads, RecoveryReport(len(payloads), dropped, reason, path.name)
-    return payloads, RecoveryReport(len(payloads))
+            return payloads, RecoveryReport(len(payloads), dropped, reason, path.name, missing)
+    return payloads, RecoveryReport(len(payloads), missing=missing)
+
+
+def _segment_range(first: int, last: int) -> str:
+    return _segment_name(first) if first == last else f"{_segment_name(first)} to {_segment_name(last)}"
 
 
 def _scan(data: bytes, payloads: list[bytes]) -> tuple[int, str | None]:
@@ -204,9 +271,9 @@ def _scan(data: bytes, payloads: list[bytes]) -> tuple[int, str | None]:
     return offset, None
 
 
-def _cut_off(wal_dir: Path, bad: Path, tail: memoryview, later: list[Path], good_end: int) -> None:
-    """Keep the dropped bytes for forensics (durably, before destroying anything), then truncate ``bad`` at
-    ``good_end`` and remove the later segments."""
+def _cut_off(wal_dir: Path, bad: Path | None, tail: memoryview, later: list[Path], good_end: int) -> None:
+    """Keep the dropped bytes for forensics (durably, before destroying anything), then truncate ``bad`` (if
+    any) at ``good_end`` and remove the later segments."""
     with _new_dropped_file(wal_dir) as out:
         out.write(tail)
         for path in later:
@@ -214,12 +281,13 @@ def _cut_off(wal_dir: Path, bad: Path, tail: memoryview, later: list[Path], good
                 shutil.copyfileobj(src, out)
         out.flush()
         os.fsync(out.fileno())
-    fd = os.open(bad, os.O_WRONLY)
-    try:
-        os.ftruncate(fd, good_end)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if bad is not None:
+        fd = os.open(bad, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, good_end)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     for path in later:
         path.unlink()
     fsync_dir(wal_dir)

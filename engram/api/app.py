@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import falcon
 
+from engram.api.archives import ExportResource, ImportResource
 from engram.api.associations import AssociationsResource
 from engram.api.consolidations import ConsolidateResource, ConsolidationResource, ConsolidationsResource
 from engram.api.episodes import EpisodesResource
@@ -11,6 +12,7 @@ from engram.api.errors import install_error_handlers
 from engram.api.gateway import Gateway, RouterGateway
 from engram.api.health import HealthResource
 from engram.api.memories import MemoriesResource, MemoryResource
+from engram.api.openapi import OpenApiResource
 from engram.api.recall import RecallResource
 from engram.api.search import SearchResource
 from engram.api.spaces import SpaceResource, SpacesResource
@@ -37,8 +39,11 @@ def create_app(config: Config, gateway: Gateway | None = None) -> falcon.App:
     episodes = EpisodesResource(gateway, config)
 
     app.add_route("/health", HealthResource(gateway))
+    app.add_route("/openapi.json", OpenApiResource())  # described by engram.api.routes, like every route
     app.add_route(f"{API}/spaces", SpacesResource(gateway))
     app.add_route(f"{API}/spaces/{{space}}", SpaceResource(gateway))
+    app.add_route(f"{API}/spaces/{{space}}/export", ExportResource(gateway))
+    app.add_route(f"{API}/spaces/{{space}}/import", ImportResource(gateway))
 
     app.add_route(f"{API}/spaces/{{space}}/memories", memories)
     app.add_route(f"{API}/spaces/{{space}}/memories/{{memory_id}}", memory)

@@ -16,6 +16,7 @@ import msgspec
 from engram.api.filters import FilterBody
 from engram.config import ABSOLUTE_MAX_DIM
 from engram.errors import EngramError, ErrorCode
+from engram.protocol import SpacePolicyPatch
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_RECALL_RESULTS = 1000
@@ -43,9 +44,17 @@ class RememberBody(msgspec.Struct, kw_only=True):
     link_threshold: float = 0.7
 
 
-class CreateSpaceBody(msgspec.Struct, kw_only=True):
+class CreateSpaceBody(SpacePolicyPatch, kw_only=True):
+    """A space to create, with its policy flat beside ``id`` and ``dim``: fields left out take the server's defaults
+    (engram.protocol.SpacePolicy)."""
+
     id: str
     dim: Annotated[int, msgspec.Meta(ge=1, le=ABSOLUTE_MAX_DIM)] | None = None
+
+
+class UpdateSpaceBody(SpacePolicyPatch, kw_only=True, forbid_unknown_fields=True):
+    """PATCH of a space's policy, merge-patch style: a field left out keeps its value, a quota set to null is lifted.
+    An unknown field is a 400 (a misspelt quota must not look applied)."""
 
 
 class RecallInput(msgspec.Struct, kw_only=True):
@@ -59,7 +68,7 @@ class RecallInput(msgspec.Struct, kw_only=True):
     include_metadata: bool = False
     trace_activation: bool = False
     mode: Literal["similarity", "spreading", "hybrid"] = "hybrid"
-    max_depth: int = 3  # hops of spreading activation; bounds are the worker's (workers/activation.py)
+    max_depth: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 3  # int64 for the protocol; worker bounds it tighter
     time_budget_ms: float = 10.0
     memory_space_id: str | None = None
     filters: FilterBody | None = None  # POST only; GET takes the filter query parameters (engram.api.filters)

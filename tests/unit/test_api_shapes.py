@@ -106,13 +106,26 @@ def test_health_is_503_when_the_router_is_unreachable(client: testing.TestClient
 # --- spaces --------------------------------------------------------------------------------------------
 
 
-def test_list_spaces_is_sorted_by_id_with_rfc3339_times(client: testing.TestClient) -> None:
+DEFAULT_POLICY_FIELDS = {
+    "durability": "fsync",
+    "durability_interval_ms": 50,
+    "max_memories": None,
+    "max_bytes": None,
+    "max_rps": None,
+}
+
+
+def test_list_spaces_is_sorted_by_id_with_rfc3339_times(client: testing.TestClient, gateway: FakeGateway) -> None:
+    times = {"deleted_at": None, **DEFAULT_POLICY_FIELDS}
     assert client.simulate_get("/api/v1/spaces").json == {
         "spaces": [
-            {"id": "alpha", "dim": 384, "created_at": "2025-10-21T18:29:18.500000Z", "state": "active"},
-            {"id": "zeta", "dim": 768, "created_at": "2024-01-04T08:15:00Z", "state": "active"},
+            {"id": "alpha", "dim": 384, "created_at": "2025-10-21T18:29:18.500000Z", "state": "active", **times},
+            {"id": "zeta", "dim": 768, "created_at": "2024-01-04T08:15:00Z", "state": "active", **times},
         ]
     }
+    assert gateway.last == (protocol.ListSpaces(include_deleted=False), None)
+    client.simulate_get("/api/v1/spaces", params={"include_deleted": "true"})
+    assert gateway.last == (protocol.ListSpaces(include_deleted=True), None)
 
 
 def test_create_space_is_201_when_created_and_sends_dim_for_that_space(
@@ -120,8 +133,44 @@ def test_create_space_is_201_when_created_and_sends_dim_for_that_space(
 ) -> None:
     result = client.simulate_post("/api/v1/spaces", json={"id": " alpha ", "dim": 384})
     assert result.status_code == 201
-    assert result.json == {"id": "alpha", "dim": 384, "created_at": "2024-01-04T08:15:00Z", "state": "active"}
+    assert result.json == {
+        "id": "alpha",
+        "dim": 384,
+        "created_at": "2024-01-04T08:15:00Z",
+        "state": "active",
+        "deleted_at": None,
+        **DEFAULT_POLICY_FIELDS,
+    }
     assert gateway.last == (protocol.CreateSpace(dim=384), "alpha")
+
+
+def test_create_space_sends_the_policy_fields_it_was_given_and_only_those(
+    client: testing.TestClient, gateway: FakeGateway
+) -> None:
+    body = {"id": "alpha", "durability": "interval", "max_memories": 10, "max_rps": None}
+    assert client.simulate_post("/api/v1/spaces", json=body).status_code == 201
+    patch = protocol.SpacePolicyPatch(durability="interval", max_memories=10, max_rps=None)
+    assert gateway.last == (protocol.CreateSpace(dim=None, policy=patch), "alpha")
+    error_of(client.simulate_post("/api/v1/spaces", json={"id": "alpha", "max_rps": 0}), 400, ErrorCode.BAD_REQUEST)
+
+
+def test_patch_space_sends_a_merge_patch_and_answers_the_space(client: testing.TestClient, gateway: FakeGateway):
+    policy = protocol.SpacePolicy(durability="none", max_bytes=4096)
+    gateway.results["update_space"] = protocol.SpaceSummary("alpha", 384, OBSERVED_AT, policy=policy)
+    result = client.simulate_patch("/api/v1/spaces/alpha", json={"durability": "none", "max_rps": None})
+    assert result.status_code == 200
+    assert (result.json["durability"], result.json["max_bytes"]) == ("none", 4096)
+    assert gateway.last == (protocol.UpdateSpace(protocol.SpacePolicyPatch(durability="none", max_rps=None)), "alpha")
+    misspelt = client.simulate_patch("/api/v1/spaces/alpha", json={"max_memory": 3})
+    assert "max_memory" in error_of(misspelt, 400, ErrorCode.BAD_REQUEST)["message"]
+
+
+def test_delete_space_answers_that_it_is_deleted(client: testing.TestClient, gateway: FakeGateway) -> None:
+    gateway.results["delete_space"] = protocol.SpaceDeleted("alpha")
+    result = client.simulate_delete("/api/v1/spaces/alpha")
+    assert result.status_code == 200
+    assert result.json == {"id": "alpha", "state": "deleted", "deleted": True}
+    assert gateway.last == (protocol.DeleteSpace(), "alpha")
 
 
 def test_create_space_is_200_when_it_already_existed(client: testing.TestClient, gateway: FakeGateway) -> None:
@@ -151,6 +200,9 @@ def test_get_space_reports_its_worker(client: testing.TestClient, gateway: FakeG
         "memories": 12,
         "worker": {"id": 1, "pid": 4243},
         "index": {"segments": 2, "buffer": 5},
+        "state": "active",
+        "stored_bytes": 0,
+        **DEFAULT_POLICY_FIELDS,
     }
     assert gateway.last == (protocol.GetSpace(), "alpha")
 

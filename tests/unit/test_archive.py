@@ -100,7 +100,7 @@ def test_import_over_an_existing_directory_is_a_conflict(tmp_path: Path) -> None
     archive = pack(_space_dir(tmp_path), "alpha", 4, 7, 100.0)
     with pytest.raises(EngramError) as caught:
         unpack(archive, tmp_path / "alpha", "alpha")
-    assert caught.value.code is ErrorCode.MEMORY_SPACE_CONFLICT
+    assert caught.value.code is ErrorCode.MEMORY_SPACE_EXISTS
 
 
 def test_garbage_is_not_an_archive() -> None:

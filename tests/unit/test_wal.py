@@ -213,3 +213,119 @@ def test_any_truncation_replays_exactly_the_complete_records_before_the_cut(
         at_boundary = cut in (0, *ends)
         assert report.dropped_reason == (None if at_boundary else "torn record")
         assert report.dropped_bytes == cut - (ends[complete - 1] if complete else 0)
+
+
+# -- cuts for snapshots: roll, replay after a cut, segments removed behind snapshots --------------------------------
+
+
+def test_roll_moves_later_appends_to_a_new_segment_and_returns_the_cut(tmp_path: Path) -> None:
+    wal_dir = tmp_path / "wal"
+    writer = WalWriter.open(wal_dir)
+    writer.append(b"before")
+
+    assert writer.roll() == 1
+    assert writer.sequence == 2
+    writer.append(b"after")
+    writer.close()
+
+    assert [p.name for p in segments(wal_dir)] == ["000000000001.log", "000000000002.log"]
+    assert replay(wal_dir, after=1, from_snapshot=True) == ([b"after"], wal.RecoveryReport(records=1))
+    assert replay(wal_dir)[0] == [b"before", b"after"]
+
+
+def test_rolling_an_empty_segment_keeps_it_and_cuts_before_it(tmp_path: Path) -> None:
+    wal_dir = tmp_path / "wal"
+    writer = WalWriter.open(wal_dir)
+    writer.append(b"one")
+    assert writer.roll() == 1
+
+    assert writer.roll() == 1  # nothing appended since: no new, empty segment
+    writer.close()
+    assert len(segments(wal_dir)) == 2
+
+
+def test_appended_bytes_count_framed_records(tmp_path: Path) -> None:
+    writer = WalWriter.open(tmp_path / "wal")
+    writer.append(b"abc")
+    writer.append(b"")
+
+    assert writer.appended_bytes == len(frame(b"abc")) + len(frame(b""))
+    writer.close()
+
+
+def test_a_writer_never_appends_to_a_segment_a_snapshot_covers(tmp_path: Path) -> None:
+    wal_dir = tmp_path / "wal"
+    write_log(wal_dir, [b"covered"])  # segment 1, covered by a snapshot at cut 3 (segments 2, 3 deleted)
+
+    writer = WalWriter.open(wal_dir, first_sequence=4)
+    writer.append(b"new")
+    writer.close()
+
+    assert [p.name for p in segments(wal_dir)] == ["000000000001.log", "000000000004.log"]
+    assert replay(wal_dir, after=3, from_snapshot=True)[0] == [b"new"]
+
+
+def test_remove_through_deletes_only_segments_up_to_the_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wal, "SEGMENT_MAX_BYTES", 100)
+    wal_dir = tmp_path / "wal"
+    write_log(wal_dir, [bytes([i]) * 40 for i in range(10)])  # five segments
+    (wal_dir / "dropped-1.bin").write_bytes(b"forensics")
+
+    removed = wal.remove_through(wal_dir, 3)
+
+    assert removed == ["000000000001.log", "000000000002.log", "000000000003.log"]
+    assert [p.name for p in segments(wal_dir)] == ["000000000004.log", "000000000005.log"]
+    assert (wal_dir / "dropped-1.bin").exists()
+    assert wal.bytes_after(wal_dir, 3) == sum(p.stat().st_size for p in segments(wal_dir))
+
+
+def test_without_a_snapshot_missing_leading_segments_are_reported_and_the_rest_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wal, "SEGMENT_MAX_BYTES", 100)
+    wal_dir = tmp_path / "wal"
+    payloads = [bytes([i]) * 40 for i in range(10)]  # two records per segment
+    write_log(wal_dir, payloads)
+    wal.remove_through(wal_dir, 2)
+
+    replayed, report = replay(wal_dir)
+
+    assert replayed == payloads[4:]
+    assert report == wal.RecoveryReport(records=6, missing="000000000001.log to 000000000002.log")
+    assert len(segments(wal_dir)) == 3  # nothing cut off
+
+
+def test_after_a_snapshot_a_missing_next_segment_is_a_hole_and_nothing_after_it_is_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wal, "SEGMENT_MAX_BYTES", 100)
+    wal_dir = tmp_path / "wal"
+    write_log(wal_dir, [bytes([i]) * 40 for i in range(10)])
+    (wal_dir / "000000000003.log").unlink()
+    after_hole = sum(p.stat().st_size for p in segments(wal_dir)[2:])
+
+    replayed, report = replay(wal_dir, after=2, from_snapshot=True)
+
+    assert replayed == []
+    assert report == wal.RecoveryReport(0, after_hole, "missing segment 000000000003.log", "000000000004.log")
+    assert [p.name for p in segments(wal_dir)] == ["000000000001.log", "000000000002.log"]
+    (dropped,) = wal_dir.glob("dropped-*.bin")
+    assert dropped.stat().st_size == after_hole
+
+
+def test_a_missing_segment_between_two_stops_replay_at_the_hole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wal, "SEGMENT_MAX_BYTES", 100)
+    wal_dir = tmp_path / "wal"
+    payloads = [bytes([i]) * 40 for i in range(10)]
+    write_log(wal_dir, payloads)
+    (wal_dir / "000000000002.log").unlink()
+
+    replayed, report = replay(wal_dir)
+
+    assert replayed == payloads[:2]
+    assert report.dropped_reason == "missing segment 000000000002.log"
+    assert [p.name for p in segments(wal_dir)] == ["000000000001.log"]
+    write_log(wal_dir, [b"next"])  # appends go on after the good prefix, never after the hole
+    assert replay(wal_dir)[0] == [*payloads[:2], b"next"]
