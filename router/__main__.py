@@ -12,6 +12,7 @@ from engram import trash
 from engram.config import config_from_env
 from engram.logs import setup_logging
 from router.broker import Broker
+from router.legacy import wrap_legacy_layout
 from router.registry import Registry
 
 LOCK_FILE = "engram.lock"
@@ -29,6 +30,7 @@ def main() -> int:
     except BlockingIOError:
         log.error("data directory %s is in use by another Engram server", root)
         return 3
+    wrap_legacy_layout(root, config.default_space, config.default_dim)  # before the registry adopts directories
     registry = Registry(root)
     registry.load()
     log.info("registry loaded: %d space(s) in %s", len(registry), root)

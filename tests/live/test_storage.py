@@ -4,6 +4,8 @@ import, and a corrupt log that damages only its own space."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -171,3 +173,44 @@ def test_a_damaged_snapshot_falls_back_without_losing_acknowledged_writes(make_s
     running.start()
     stored = {m["id"] for m in Api(running.url).list("snappy", limit=100)["memories"]}
     assert stored == {f"s{i}" for i in range(70)}
+
+
+def test_a_legacy_single_space_data_directory_is_served_as_the_default_space(make_server, tmp_path):
+    legacy = make_server(tmp_path / "legacy", workers=1)
+    assert Api(legacy.url).remember("default", "kept from the single-tenant days", id="old").status_code == 201
+    legacy.stop()
+    root = tmp_path / "legacy"
+    for name in ("wal", "hot", "warm", "cold", "space.json"):  # lay the default space out as a pre-spaces root
+        (root / "default" / name).rename(root / name)
+    (root / "default").rmdir()
+    for name in ("registry.json", "registry.log"):
+        (root / name).unlink(missing_ok=True)
+
+    legacy.start()
+    api = Api(legacy.url)
+    assert [m["id"] for m in api.list("default")["memories"]] == ["old"]
+    assert not (root / "wal").exists() and (root / "default" / "wal").is_dir()
+
+
+def test_the_cli_exports_imports_and_migrates_the_default_space(make_server, tmp_path):
+    running = make_server(workers=1)
+    api = Api(running.url)
+    for i in range(5):
+        assert api.remember("default", f"legacy fact {i}", id=f"d{i}").status_code == 201
+    archive = tmp_path / "default.tar"
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "engram", *args, "--router", running.router]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    exported = cli("space", "export", "default", str(archive))
+    assert exported.returncode == 0, exported.stderr
+    imported = cli("space", "import", str(archive), "--as", "copy")
+    assert imported.returncode == 0, imported.stderr
+    assert api.list("copy")["total"] == 5
+
+    migrated = cli("memory", "migrate", "--from-default", "--to", "tenant-a")
+    assert migrated.returncode == 0, migrated.stderr
+    assert "moved 5 memories" in migrated.stdout
+    assert sorted(m["id"] for m in api.list("tenant-a")["memories"]) == [f"d{i}" for i in range(5)]
+    assert api.list("default")["total"] == 0
