@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 from engram import trash
-from engram.config import config_from_env
+from engram.config import Config, config_from_env
+from engram.errors import EngramError
+from engram.ids import validate_space_id
 from engram.logs import setup_logging
+from engram.protocol import SpacePolicy
 from router.broker import Broker
 from router.legacy import wrap_legacy_layout
 from router.registry import Registry
@@ -36,12 +39,31 @@ def main() -> int:
     log.info("registry loaded: %d space(s) in %s", len(registry), root)
     unpurged = finish_purges(registry, root)
     try:
+        bootstrap_spaces(registry, config)
+    except EngramError as error:
+        log.error("bootstrap_spaces: %s %s", error.message, error.hint)
+        return 2
+    try:
         broker = Broker(config, registry, unpurged)
     except Exception as exc:  # noqa: BLE001 - report a bind failure plainly, then exit non-zero
         log.error("cannot start router on %s: %s", config.router, exc)
         return 2
     broker.run()
     return 0
+
+
+def bootstrap_spaces(registry: Registry, config: Config) -> None:
+    """Create the configured ``bootstrap_spaces`` that were never created, before the server reports ready. A
+    bootstrap space an operator deleted stays deleted: creating it again is an explicit decision."""
+    policy = SpacePolicy(durability=config.default_durability)
+    for raw in config.bootstrap_spaces:
+        space = validate_space_id(raw, source="bootstrap_spaces in the configuration")
+        entry = registry.get(space)
+        if entry is None:
+            registry.create(space, config.default_dim, policy)
+            log.info("bootstrap space %s created", space)
+        elif entry.deleted:
+            log.warning("bootstrap space %s is deleted; create it again explicitly if it is still wanted", space)
 
 
 def finish_purges(registry: Registry, root: Path) -> set[str]:

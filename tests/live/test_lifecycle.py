@@ -351,3 +351,16 @@ def test_a_delete_whose_files_cannot_be_moved_never_lets_the_old_data_back(make_
     assert api.get("/api/v1/spaces/doomed/memories/old-0").status_code == 404
     assert api.list("doomed")["total"] == 0
     assert api.get("/api/v1/spaces/bystander/memories/b").status_code == 200
+
+
+def test_bootstrap_spaces_exist_when_the_server_is_ready_and_a_deleted_one_stays_deleted(make_server, tmp_path):
+    config = tmp_path / "boot.toml"
+    config.write_text('[memory_spaces]\nbootstrap_spaces = ["boot-a", "boot-b"]\n')
+    running = make_server(workers=1, extra_args=["--config", str(config)])
+    api = Api(running.url)
+    assert [s["id"] for s in api.get("/api/v1/spaces").json()["spaces"]] == ["boot-a", "boot-b"]
+    assert api.request("DELETE", "/api/v1/spaces/boot-b").status_code == 200
+    running.restart()
+    api = Api(running.url)
+    assert [s["id"] for s in api.get("/api/v1/spaces").json()["spaces"]] == ["boot-a"]
+    assert api.get("/api/v1/spaces/boot-b").status_code == 410
