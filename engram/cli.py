@@ -1,7 +1,7 @@
 """The ``engram`` command. ``engram --help`` and ``engram COMMAND --help`` are the manual.
 
 Commands live in one module per group: ``cli_server`` (start, stop), ``cli_spaces`` (space ...), ``cli_memory``
-(memory ...) and ``cli_config`` (config show). Every failure ends here: a server error prints
+(memory ...), ``cli_status`` (status) and ``cli_config`` (config show). Every failure ends here: a server error prints
 ``engram: CODE: message (hint)`` to stderr and exits 1; a bad configuration exits 2, like a usage error.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engram import cli_config, cli_memory, cli_server, cli_spaces
+from engram import cli_config, cli_memory, cli_server, cli_spaces, cli_status
 from engram.cli_target import SPACE_ENV
 from engram.config import ENV_VARS
 from engram.errors import EngramError
@@ -24,6 +24,7 @@ examples:
   engram space create alpha
   engram memory remember "The mitochondria is the powerhouse of the cell" --space alpha
   engram memory recall mitochondria --space alpha
+  engram status                                  # memories, pressure and log lag per space; workers
   engram config show
 
 Run 'engram COMMAND --help' (e.g. 'engram memory recall --help') for each command's options.
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_server.register(commands)
     cli_spaces.register(commands)
     cli_memory.register(commands)
+    cli_status.register(commands)
     cli_config.register(commands)
     return parser
 

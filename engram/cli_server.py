@@ -25,6 +25,7 @@ FLAG_OF_FIELD: dict[str, str] = {
     "host": "--host",
     "port": "--port",
     "router": "--router",
+    "events": "--events",
     "workers": "--workers",
     "require_explicit_space": "--require-explicit-space",
 }
@@ -41,6 +42,9 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="HTTP port (default 7432)")
     parser.add_argument("--router", metavar="ENDPOINT", help="native protocol endpoint (default tcp://127.0.0.1:7433)")
+    parser.add_argument(
+        "--events", metavar="ENDPOINT", help="events channel endpoint, for subscribers (default tcp://127.0.0.1:7434)"
+    )
     parser.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
     parser.add_argument(
         "--require-explicit-space",

@@ -40,9 +40,10 @@ import zmq.asyncio
 from engram import client_calls as calls
 from engram import protocol, wire
 from engram.client_calls import Call, memory_in
-from engram.config import DEFAULT_ROUTER
+from engram.config import DEFAULT_EVENTS, DEFAULT_ROUTER
 from engram.errors import EngramError, ErrorCode, unavailable
 from engram.protocol import EpisodeContext, Filters, MemoryIn
+from engram.subscription import Subscription
 
 __all__ = [
     "AsyncClient",
@@ -111,15 +112,20 @@ class Client:
     """A thread-safe native client; close it (or use ``with``) to release its sockets.
 
     ``close()`` lets calls still running on other threads finish (each is bounded by ``timeout_s``); calls after it
-    raise ``RuntimeError``.
+    raise ``RuntimeError``. ``events_endpoint`` is the server's events channel (``subscribe``).
     """
 
     def __init__(
-        self, endpoint: str = DEFAULT_ENDPOINT, timeout_s: float = DEFAULT_TIMEOUT_S, space: str | None = None
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        space: str | None = None,
+        events_endpoint: str = DEFAULT_EVENTS,
     ) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self.space = space
+        self.events_endpoint = events_endpoint
         self._pid = os.getpid()
         self._context = zmq.Context()
         self._ids = itertools.count(1)
@@ -149,6 +155,15 @@ class Client:
     get_space = _blocking(calls.get_space)
     list_spaces = _blocking(calls.list_spaces)
     ping = _blocking(calls.ping)
+    status = _blocking(calls.status)
+
+    def subscribe(self, space: str | None = None, last_event_id: str | None = None) -> Subscription:
+        """``space``'s events (default: the client's space) from now on, or after ``last_event_id``: an iterator
+        of ``engram.events.Event`` (engram/subscription.py); close it when done."""
+        space = space if space is not None else self.space
+        if space is None:
+            raise ValueError("subscribe needs a space: pass one, or create the Client with space=...")
+        return Subscription(self._context, self.events_endpoint, space, self._run, last_event_id)
 
     def _run(self, call: Call[T]) -> T:
         """Send one call and wait for its result (every operation method ends here)."""
@@ -257,6 +272,7 @@ class AsyncClient:
     get_space = _awaitable(calls.get_space)
     list_spaces = _awaitable(calls.list_spaces)
     ping = _awaitable(calls.ping)
+    status = _awaitable(calls.status)
 
     async def _run(self, call: Call[T]) -> T:
         """Send one call and await its result (every operation method ends here)."""

@@ -37,6 +37,7 @@ from engram.protocol import (
     SpaceDetail,
     SpaceSummary,
     StoredMemory,
+    SystemStatus,
 )
 
 T = TypeVar("T")
@@ -366,6 +367,14 @@ def get_space(id: str) -> Call[SpaceDetail]:
 def list_spaces(*, include_deleted: bool = False) -> Call[list[SpaceSummary]]:
     """Every space, sorted by id; deleted ones (``state`` "deleted") too with ``include_deleted``."""
     return Call(protocol.ListSpaces(include_deleted), unwrap=_spaces, names_space=False)
+
+
+def status(space: str | None = None) -> Call[SystemStatus]:
+    """Measured status: every active space (memories, pressure, log lag, consolidation backlog, state, worker) and
+    every worker; with ``space``, only that space, loaded by its worker so its figures are exact
+    (MEMORY_SPACE_NOT_FOUND when it does not exist, MEMORY_SPACE_DELETED when it was deleted). Without ``space`` the
+    client's default space is *not* applied: the answer covers every space."""
+    return Call(protocol.Status(), space, names_space=space is not None)
 
 
 def ping() -> Call[Health]:

@@ -19,6 +19,7 @@ CONFIG_ENV = "ENGRAM_CONFIG_JSON"
 DEFAULT_DATA_ROOT = "./engram-data"
 DEFAULT_DIM = 768
 DEFAULT_ROUTER = "tcp://127.0.0.1:7433"  # the native protocol endpoint, for servers and clients alike
+DEFAULT_EVENTS = "tcp://127.0.0.1:7434"  # the events channel (ZeroMQ PUB/SUB, docs/protocol.md), likewise
 ABSOLUTE_MAX_DIM = 8192
 
 
@@ -27,6 +28,10 @@ class Config(msgspec.Struct, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 7432
     router: str = DEFAULT_ROUTER
+    events: str = DEFAULT_EVENTS
+    """Where the router publishes every space's events (an XPUB socket); SSE streams and Client.subscribe read it."""
+    events_heartbeat_s: Annotated[float, msgspec.Meta(gt=0)] = 15.0
+    """An SSE stream with no event for this long sends a comment line, so proxies and clients see it is alive."""
     workers: int = 0  # 0 means one per CPU
     default_space: str = "default"
     default_dim: int = DEFAULT_DIM
@@ -78,6 +83,7 @@ ENV_VARS: dict[str, str] = {
     "ENGRAM_HOST": "host",
     "ENGRAM_PORT": "port",
     "ENGRAM_ROUTER": "router",
+    "ENGRAM_EVENTS": "events",
     "ENGRAM_WORKERS": "workers",
     "ENGRAM_DEFAULT_SPACE": "default_space",
     "ENGRAM_REQUIRE_EXPLICIT_SPACE": "require_explicit_space",

@@ -22,6 +22,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from engram.events import EventBacklog, EventsSince  # the events channel's one native op (engram/events.py)
+
 PROTOCOL_VERSION = 1
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -86,7 +88,9 @@ class Placement(msgspec.Struct, array_like=True, frozen=True):
     ``exists`` is False only for reads of a space that was never created: the worker answers them as an empty space
     would, without creating anything on disk. ``fresh`` is True when the router registered the space for this very
     request (so a create_space reply can say 201 rather than 200). ``policy`` is the registry's current policy of
-    the space: the worker applies it to this request and keeps ``space.json`` in step with it.
+    the space: the worker applies it to this request and keeps ``space.json`` in step with it. ``metric_label`` is
+    the space's ``memory_space`` label in /metrics, chosen by the router's cardinality guard (router/metrics.py):
+    the space id, or "_other" past ``max_metric_spaces``; empty means the space id.
     """
 
     exists: bool
@@ -94,6 +98,7 @@ class Placement(msgspec.Struct, array_like=True, frozen=True):
     created_at: float = 0.0
     fresh: bool = False
     policy: SpacePolicy = SpacePolicy()
+    metric_label: str = ""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -261,6 +266,13 @@ class GetConsolidation(msgspec.Struct, tag="get_consolidation"):
     id: str
 
 
+class Status(msgspec.Struct, tag="status"):
+    """Measured status of every space (header space None: no default-space fallback here) or of the header's space.
+
+    The router answers it by asking every ready worker (or only the space's owner) for the figures of the spaces it
+    has loaded and merging them with its registry; with a space, its owner loads the space to measure it."""
+
+
 Request = (
     Ping
     | CreateSpace
@@ -280,10 +292,13 @@ Request = (
     | Consolidate
     | ListConsolidations
     | GetConsolidation
+    | Status
+    | EventsSince
 )
 
-REGISTRY_OPS = frozenset({"ping", "create_space", "list_spaces"})
-"""Ops the router answers itself (``get_space`` is checked by the router, then answered by the owning worker)."""
+REGISTRY_OPS = frozenset({"ping", "create_space", "list_spaces", "status"})
+"""Ops the router answers itself (``status`` with its workers' figures; ``get_space`` is checked by the router, then
+answered by the owning worker)."""
 
 LIFECYCLE_OPS = frozenset({"create_space", "update_space", "delete_space", "get_space", "export_space", "import_space"})
 """Ops on a space as a whole: never held back by its ``max_rps`` quota, so an operator can always lift it."""
@@ -333,6 +348,43 @@ class Health(msgspec.Struct):
 
 SPACE_ACTIVE = "active"
 SPACE_DELETED = "deleted"
+
+
+SPACE_LOADED = "loaded"
+SPACE_OFFLOADED = "offloaded"
+SPACE_UNAVAILABLE = "unavailable"
+
+
+class SpaceStatus(msgspec.Struct):
+    """One space's measured figures. ``state``: "loaded" (figures measured by its worker now), "offloaded" (on disk
+    only: not measured, so ``memories`` and ``pressure`` are None) or "unavailable" (its worker is down or did not
+    answer in time). ``pressure`` is ``memories`` over the capacity recall's activation is scaled by;
+    ``wal_lag_ms`` the age of the oldest write not fsynced yet (None for "none" spaces, which never fsync);
+    ``consolidation_backlog`` episodes changed since the last consolidation pass; ``worker`` the owning worker."""
+
+    space: str
+    state: str
+    worker: int
+    memories: int | None = None
+    pressure: float | None = None
+    wal_lag_ms: float | None = None
+    consolidation_backlog: int | None = None
+
+
+class SpaceStatusList(msgspec.Struct):
+    """A worker's answer to ``status`` (router-internal): its loaded spaces, or the one space asked for."""
+
+    spaces: list[SpaceStatus]
+
+
+class SystemStatus(msgspec.Struct):
+    """The answer to ``status``: "ok" when every worker is ready (else "degraded"), each active space of the
+    registry (or only the one asked for), sorted by id, and each worker."""
+
+    status: str
+    generated_at: float
+    spaces: list[SpaceStatus]
+    workers: list[WorkerStatus]
 
 
 class SpaceSummary(msgspec.Struct):
@@ -521,6 +573,8 @@ RESULT_TYPES: dict[str, type] = {
     "consolidate": Consolidations,
     "list_consolidations": Consolidations,
     "get_consolidation": Pattern,
+    "status": SystemStatus,
+    "events_since": EventBacklog,
 }
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from engram import metrics
 from engram.config import Config
 
 READY_TIMEOUT_S = 60.0
@@ -45,11 +46,13 @@ class Supervisor:
         self._stop = threading.Event()
         self._router: subprocess.Popen | None = None
         self._gunicorn: subprocess.Popen | None = None
+        self._metrics_dir = self._root / metrics.METRICS_DIR  # emptied by run(), once the data root is ours
 
     def run(self) -> int:
         signal.signal(signal.SIGINT, self._request_stop)
         signal.signal(signal.SIGTERM, self._request_stop)
         self._check_can_start()
+        self._metrics_dir = metrics.prepare_dir(self._root)
         try:
             self._router = self._start_router()
             self._gunicorn = self._start_gunicorn()
@@ -96,9 +99,18 @@ class Supervisor:
         router = urlsplit(self.config.router)
         if router.scheme == "tcp" and router.port:
             _check_port_free(router.hostname or "127.0.0.1", router.port, "--router")
+        events = urlsplit(self.config.events)
+        if events.scheme == "tcp" and events.port:
+            _check_port_free(events.hostname or "127.0.0.1", events.port, "--events")
+
+    def _child_env(self) -> dict[str, str]:
+        """The configuration, and the directory where every process of the server writes its metrics
+        (engram/metrics.py): the router hands it on to its workers."""
+        return {**self.config.to_env(), metrics.MULTIPROC_DIR_ENV: str(self._metrics_dir)}
 
     def _start_router(self) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "router"], env=self.config.to_env())
+        metrics.drop_dead_live_gauges(self._metrics_dir)  # of workers that died with a router that crashed
+        return subprocess.Popen([sys.executable, "-m", "router"], env=self._child_env())
 
     def _start_gunicorn(self) -> subprocess.Popen:
         command = [
@@ -109,7 +121,7 @@ class Supervisor:
             "python:engram.api.gunicorn_conf",
             "engram.api.wsgi:app",
         ]
-        return subprocess.Popen(command, env=self.config.to_env())
+        return subprocess.Popen(command, env=self._child_env())
 
     def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S

@@ -48,6 +48,7 @@ class RunningServer:
         self.extra_args = extra_args or []
         self.port = free_port()
         self.router_port = free_port()
+        self.events_port = free_port()
         self.process: subprocess.Popen | None = None
         self.output: list[str] = []
 
@@ -59,12 +60,17 @@ class RunningServer:
     def router(self) -> str:
         return f"tcp://127.0.0.1:{self.router_port}"
 
+    @property
+    def events(self) -> str:
+        return f"tcp://127.0.0.1:{self.events_port}"
+
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "engram", "start",
             "--data-dir", str(self.data_dir),
             "--port", str(self.port),
             "--router", self.router,
+            "--events", self.events,
             "--workers", str(self.workers),
             *self.extra_args,
         ]  # fmt: skip

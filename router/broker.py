@@ -34,9 +34,12 @@ from engram import protocol as p
 from engram.config import ABSOLUTE_MAX_DIM, Config
 from engram.errors import EngramError, ErrorCode, unavailable
 from engram.ids import validate_space_id
+from router.events import EventProxy
+from router.metrics import RouterMetrics
 from router.placement import owner
 from router.rate_limits import RateLimits
 from router.registry import Registry, SpaceEntry
+from router.status import FanOut, StatusFanOuts, merge
 from router.supervision import WorkerPool, WorkerSlot, worker_identity
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ _UPDATE_DECODER = msgspec.msgpack.Decoder(p.UpdateSpace)
 _LIST_DECODER = msgspec.msgpack.Decoder(p.ListSpaces)
 _IMPORT_DECODER = msgspec.msgpack.Decoder(p.ImportSpace)
 _PURGE_BODY = p.ENCODER.encode(p.DeleteSpace())
+_STATUS_BODY = p.ENCODER.encode(p.Status())
 
 
 @dataclass
@@ -58,6 +62,7 @@ class _Pending:
     worker: int
     purge: str | None = None  # a delete_space of this space: its OK reply confirms the purge
     imported: SpaceEntry | None = None  # an import_space: registered when (and only when) its worker succeeds
+    fanout: int | None = None  # a worker's part of a status fan-out (router/status.py)
 
 
 @dataclass
@@ -84,7 +89,8 @@ class Broker:
         self._backend.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted worker takes over its identity at once
         self._backend.bind("tcp://127.0.0.1:*")
         self.backend_endpoint = self._backend.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.pool = WorkerPool(config, self.backend_endpoint)
+        self._events = EventProxy(self._context, config.events)
+        self.pool = WorkerPool(config, self.backend_endpoint, self._events.upstream_endpoint)
         self._tickets = itertools.count(1)
         self._pending: dict[bytes, _Pending] = {}
         self._queues: dict[int, deque[_Queued]] = {slot.id: deque() for slot in self.pool.slots}
@@ -93,6 +99,9 @@ class Broker:
         self._unpurged: set[str] = set(unpurged or ())  # deleted spaces whose directory may still be in place
         self._default_policy = p.SpacePolicy(durability=config.default_durability)
         self._importing: set[str] = set()  # spaces whose import_space is with their worker
+        self._status = StatusFanOuts()
+        oldest_first = sorted(registry.entries(), key=lambda entry: entry.created_at)  # metric labels (router/metrics)
+        self._metrics = RouterMetrics(config.max_metric_spaces, [entry.id for entry in oldest_first])
 
     # -- main loop -------------------------------------------------------------------------------------------
 
@@ -103,6 +112,7 @@ class Broker:
         poller = zmq.Poller()
         poller.register(self._frontend, zmq.POLLIN)
         poller.register(self._backend, zmq.POLLIN)
+        self._events.register(poller)
         log.info("router listening on %s, %d workers", self._config.router, len(self.pool.slots))
         try:
             while not self._stopping:
@@ -111,11 +121,13 @@ class Broker:
                     self._drain(self._backend, self._on_backend)
                 if self._frontend in events:
                     self._drain(self._frontend, self._on_frontend)
+                self._events.pump(events)
                 self._supervise()
         finally:
             self.pool.stop_all()
             self._frontend.close()
             self._backend.close()
+            self._events.close()
             self._context.term()
 
     def _request_stop(self, _signum: int, _frame: object) -> None:
@@ -138,9 +150,12 @@ class Broker:
             if slot.ready and self._queues[slot.id]:
                 self._flush_queue(slot)
         now = time.monotonic()
+        for fanout in self._status.expired(now):
+            self._answer_status(fanout)
         for worker, queue in self._queues.items():
             while queue and queue[0].deadline <= now:
                 item = queue.popleft()
+                self._metrics.failed(item.frames[0])
                 if item.imported is not None:
                     self._importing.discard(item.imported.id)
                 if item.client is not None:
@@ -170,6 +185,7 @@ class Broker:
                 raise EngramError(ErrorCode.BAD_REQUEST, "A request is exactly two frames: header and body.")
             self._dispatch(client, header, frames[2])
         except EngramError as error:
+            self._metrics.refused(header, self._config.default_space, error)
             self._reply_error(client, header.request_id, error)
         except OSError as exc:
             log.exception("registry write failed")
@@ -194,6 +210,8 @@ class Broker:
             self._delete_space(client, header, body)
         elif header.op == "import_space":
             self._import_space(client, header, body)
+        elif header.op == "status":
+            self._start_status(client, header)
         else:
             self._forward_space_op(client, header, body)
 
@@ -205,6 +223,7 @@ class Broker:
                     "Missing memory_space_id. Set --space or X-Memory-Space header.",
                     hint="Send the space in the request header's 'space' field.",
                 )
+            self._metrics.default_fallback(header.op, self._config.default_space)
             return self._config.default_space
         return validate_space_id(header.space, source="memory space in the request header")
 
@@ -269,6 +288,32 @@ class Broker:
         if existing is not None and space in self._unpurged:
             self._send_purge(space)
         self._forward(client, header, body, space, placement_of(entry, fresh=True), imported=entry)
+
+    def _start_status(self, client: bytes, header: p.Header) -> None:
+        """Ask every ready worker for its loaded spaces' figures (with a space: only its owner, which loads it);
+        the answer goes out when all have replied or ``STATUS_WAIT_S`` passed (router/status.py)."""
+        space = None
+        placement = p.Placement(False, self._config.default_dim)
+        workers = [slot.id for slot in self.pool.slots]
+        if header.space is not None:
+            space = validate_space_id(header.space, source="memory space in the request header")
+            placement = self._metrics.label(space, placement_of(self._existing(space)))
+            workers = [owner(space, len(self.pool.slots))]
+        fanout_id, fanout = self._status.open(client, header.request_id, space)
+        request = p.ENCODER.encode(p.Header(p.PROTOCOL_VERSION, header.request_id, "status", space))
+        for worker in workers:
+            ticket = next(self._tickets).to_bytes(8, "big")
+            if self._send_to_worker(worker, [ticket, request, _STATUS_BODY, p.ENCODER.encode(placement)]):
+                self._pending[ticket] = _Pending(None, header.request_id, worker, fanout=fanout_id)
+                fanout.waiting.add(worker)
+        settled = self._status.settle(fanout_id)
+        if settled is not None:
+            self._answer_status(settled)
+
+    def _answer_status(self, fanout: FanOut) -> None:
+        everything = fanout.space is None
+        spaces = [entry.id for entry in self._registry.entries()] if everything else [fanout.space]
+        self._reply_ok(fanout.client, fanout.request_id, merge(fanout, spaces, self._health().workers))
 
     def _import_answered(self, entry: SpaceEntry, reply: bytes) -> None:
         self._importing.discard(entry.id)
@@ -361,6 +406,9 @@ class Broker:
         if header.space != space:  # the worker always sees the resolved space
             header = p.Header(header.version, header.request_id, header.op, space)
         ticket = next(self._tickets).to_bytes(8, "big")
+        placement = self._metrics.label(space, placement)  # the worker labels its series as the router does
+        if client is not None:
+            self._metrics.forwarded(ticket, header.op, placement)
         frames = [ticket, p.ENCODER.encode(header), body, p.ENCODER.encode(placement)]
         queue = self._queues[worker]
         if queue or not self._send_to_worker(worker, frames):
@@ -386,6 +434,12 @@ class Broker:
             return
         pending = self._pending.pop(ticket, None)
         if pending is None:  # its worker was declared dead and the client already got a 503
+            return
+        self._metrics.replied(ticket, frames[2])
+        if pending.fanout is not None:
+            settled = self._status.answered(pending.fanout, pending.worker, frames[2])
+            if settled is not None:
+                self._answer_status(settled)
             return
         if pending.purge is not None:
             self._purge_answered(pending.purge, frames[2])
@@ -432,8 +486,14 @@ class Broker:
         lost = [ticket for ticket, pending in self._pending.items() if pending.worker == slot.id]
         for ticket in lost:
             pending = self._pending.pop(ticket)
+            self._metrics.failed(ticket)
             if pending.imported is not None:
                 self._importing.discard(pending.imported.id)
+            if pending.fanout is not None:
+                settled = self._status.lost(pending.fanout, slot.id)
+                if settled is not None:
+                    self._answer_status(settled)
+                continue
             if pending.client is None:
                 continue
             self._reply_error(

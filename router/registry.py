@@ -153,8 +153,10 @@ class Registry:
 
     def _scan_unregistered(self) -> list[SpaceEntry]:
         found = []
-        for child in sorted(self._root.iterdir()):
-            if not (child.is_dir() and is_valid_space_id(child.name)) or child.name in self._spaces:
+        # Names first, registered ones skipped before any stat: a start with 10,000 spaces must not stat them all.
+        names = sorted(n for n in os.listdir(self._root) if n not in self._spaces and is_valid_space_id(n))
+        for child in (self._root / name for name in names):
+            if not child.is_dir():
                 continue
             settings_path = child / SPACE_SETTINGS_FILE
             if not settings_path.exists():

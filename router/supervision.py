@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from engram import metrics
 from engram.config import Config
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,10 @@ class WorkerSlot:
 
 
 class WorkerPool:
-    def __init__(self, config: Config, backend_endpoint: str) -> None:
+    def __init__(self, config: Config, backend_endpoint: str, events_endpoint: str | None = None) -> None:
         self._config = config
         self._backend = backend_endpoint
+        self._events = events_endpoint  # the router's XSUB socket, where workers publish (router/events.py)
         self.slots = [WorkerSlot(i) for i in range(config.worker_count)]
         self.builder = WorkerSlot(BUILDER_SLOT_ID)
         self.builder_endpoint = _free_loopback_endpoint()
@@ -88,6 +90,8 @@ class WorkerPool:
         else:
             command = [sys.executable, "-m", "workers", "--id", str(slot.id), "--backend", self._backend]
             command += ["--builder", self.builder_endpoint]
+            if self._events is not None:
+                command += ["--events", self._events]
         slot.process = subprocess.Popen(command, env=env)
         slot.ready = False
         slot.started_at = time.monotonic()
@@ -102,6 +106,7 @@ class WorkerPool:
             if slot.process is not None and slot.process.poll() is not None:
                 code = slot.process.returncode
                 log.error("%s (pid %d) exited with %s; restarting", slot.name, slot.process.pid, code)
+                metrics.mark_process_dead(slot.process.pid)  # its gauges must not add to its replacement's
                 slot.process = None
                 slot.ready = False
                 slot.recent_crashes = [t for t in slot.recent_crashes if now - t < CRASH_LOOP_WINDOW_S] + [now]

@@ -1,4 +1,5 @@
-"""``python -m workers --id N --backend ENDPOINT``: one worker process, started and supervised by the router."""
+"""``python -m workers --id N --backend ENDPOINT [--builder ENDPOINT] [--events ENDPOINT]``: one worker process,
+started and supervised by the router."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ def main() -> int:
     parser.add_argument("--id", type=int, required=True, help="worker slot number")
     parser.add_argument("--backend", required=True, help="the router's backend endpoint")
     parser.add_argument("--builder", help="the index builder's endpoint (without it, search stays exact)")
+    parser.add_argument("--events", help="the router's endpoint for published events (without it, none are sent)")
     args = parser.parse_args()
     setup_logging(f"worker{args.id}")
-    WorkerLoop(args.id, args.backend, config_from_env(), args.builder).run()
+    WorkerLoop(args.id, args.backend, config_from_env(), args.builder, args.events).run()
     return 0
 
 

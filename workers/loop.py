@@ -35,9 +35,12 @@ from engram import trash
 from engram.archive import read_manifest
 from engram.config import Config
 from engram.errors import EngramError, ErrorCode
-from workers import archive, quotas, tiers
+from engram.events import EventsSince
+from workers import archive, quotas, status, tiers
 from workers.compaction import Compactor
+from workers.event_log import EventLog, Pending, events_of
 from workers.layout import store_policy
+from workers.metrics import WorkerMetrics
 from workers.residency import Residency, ResidencyLimits
 from workers.space import Space
 
@@ -61,11 +64,16 @@ class _Outcome:
     request_id: int
     reply: bytes
     written_space: str | None = None  # set when the request wrote to this space and needs its fsync
+    space: str | None = None
+    events: list[Pending] | None = None  # published once the batch is acknowledged (workers/event_log.py)
 
 
 class WorkerLoop:
-    def __init__(self, worker_id: int, backend: str, config: Config, builder: str | None = None) -> None:
+    def __init__(
+        self, worker_id: int, backend: str, config: Config, builder: str | None = None, events: str | None = None
+    ) -> None:
         self.worker_id = worker_id
+        self._events = EventLog(events)  # the router's XSUB endpoint for this worker's events
         self._backend_endpoint = backend
         self._builder_endpoint = builder  # the index builder (workers/builder.py); None: exact search only
         self._index_seal_rows = config.index_seal_rows
@@ -83,6 +91,7 @@ class WorkerLoop:
             ResidencyLimits(config.idle_offload_s, config.max_resident_spaces, config.warm_after_s, config.cold_after_s)
         )
         self._next_demote_check = 0.0
+        self._metrics = WorkerMetrics()
 
     def run(self) -> None:
         parent = os.getppid()
@@ -94,6 +103,7 @@ class WorkerLoop:
         socket.setsockopt(zmq.IDENTITY, f"w{self.worker_id}".encode())
         socket.setsockopt(zmq.LINGER, 2000)
         socket.connect(self._backend_endpoint)
+        self._events.open(context)
         socket.send_multipart([b"", p.ENCODER.encode(p.WorkerReady(self.worker_id, os.getpid()))])
         poller = zmq.Poller()
         poller.register(socket, zmq.POLLIN)
@@ -108,6 +118,7 @@ class WorkerLoop:
                     compactor.tick(self._spaces)
                 ready = dict(poller.poll(self._poll_timeout_ms()))
                 self._sync_due()
+                self._metrics.wal_lag(self._unsynced, self._policies, time.monotonic())
                 if socket not in ready:
                     if os.getppid() != parent:  # the router died before PR_SET_PDEATHSIG took effect
                         log.error("router (pid %d) is gone; stopping", parent)
@@ -126,6 +137,7 @@ class WorkerLoop:
             if compactor is not None:
                 compactor.close()
             socket.close()
+            self._events.close()
             context.term()
 
     def _request_stop(self, _signum: int, _frame: object) -> None:
@@ -200,6 +212,8 @@ class WorkerLoop:
             if outcome.written_space in failed:
                 error = failed[outcome.written_space]
                 reply = p.error_reply(outcome.request_id, _error_info(error))
+            elif outcome.events:  # acknowledged: only now may subscribers hear of it
+                self._events.publish(outcome.space, outcome.events)  # type: ignore[arg-type]
             replies.append([outcome.ticket, reply])
         return replies
 
@@ -226,7 +240,8 @@ class WorkerLoop:
         if space is None:
             return None
         try:
-            space.sync()
+            with self._metrics.fsync(space_id):
+                space.sync()
         except OSError as exc:
             log.error("fsync of space %s failed (%s); writes not acknowledged, reloading it", space_id, exc)
             self._drop(space_id)
@@ -259,12 +274,15 @@ class WorkerLoop:
         ticket, header_bytes, body, placement_bytes = frames
         header = p.HEADER_DECODER.decode(header_bytes)
         written = None
+        events = None
         try:
             request = p.REQUEST_DECODER.decode(body)
             placement = p.PLACEMENT_DECODER.decode(placement_bytes)
             result = self._execute(header.space, request, placement)
+            self._metrics.after_request(header.space, placement, self._spaces.get(header.space))
             if header.op in p.MUTATING_OPS or self._logged_by_read(header.space):
                 written = header.space
+            events = events_of(request, result)
             reply = p.ok_reply(header.request_id, result)
         except msgspec.DecodeError as exc:
             reply = p.error_reply(
@@ -282,7 +300,7 @@ class WorkerLoop:
             log.exception("unexpected error handling %s in space %s", header.op, header.space)
             error = EngramError(ErrorCode.MEMORY_SYSTEM_ERROR, "Internal error; the server logged the details.")
             reply = p.error_reply(header.request_id, _error_info(error))
-        return _Outcome(ticket, header.request_id, reply, written)
+        return _Outcome(ticket, header.request_id, reply, written, header.space, events)
 
     def _execute(self, space_id: str, request: p.Request, placement: p.Placement) -> msgspec.Struct:
         now = time.time()
@@ -292,6 +310,10 @@ class WorkerLoop:
             case p.UpdateSpace():
                 self._keep_policy(space_id, placement.policy)
                 return p.SpaceSummary(space_id, placement.dim, placement.created_at, policy=placement.policy)
+            case EventsSince(after_id=after_id):  # the ring only: never loads the space
+                return self._events.since(space_id, after_id)
+            case p.Status() if space_id is None:  # every loaded space, as the router's fan-out asks
+                return p.SpaceStatusList([self._status(name) for name in sorted(self._spaces)])
         if space_id in self._undeletable:
             raise EngramError(
                 ErrorCode.STORAGE_UNAVAILABLE,
@@ -314,7 +336,7 @@ class WorkerLoop:
                     archive.pack(self._root / space_id, space_id, space.dim, space.count, now), space.count
                 )
             case p.Remember(memories=memories):
-                quotas.check_remember(space_id, placement.policy, space, memories)
+                self._metrics.remember_checked(space_id, placement.policy, space, memories)
                 return p.Remembered(space.remember(memories, now))
             case p.Recall():
                 return space.recall(
@@ -357,7 +379,14 @@ class WorkerLoop:
             case p.CreateSpace():
                 summary = p.SpaceSummary(space_id, space.dim, space.created_at, policy=placement.policy)
                 return p.SpaceCreated(placement.fresh, summary)
+            case p.Status():  # one space: loaded above, so its figures are exact
+                return p.SpaceStatusList([self._status(space_id)])
         raise EngramError(ErrorCode.BAD_REQUEST, f"Op '{p.op_of(request)}' is not served by workers.")
+
+    def _status(self, space_id: str) -> p.SpaceStatus:
+        policy = self._policies.get(space_id, DEFAULT_POLICY)
+        unsynced = self._unsynced.get(space_id)
+        return status.space_status(space_id, self._spaces[space_id], policy, unsynced, self.worker_id, time.monotonic())
 
     def _import_space(self, space_id: str, request: p.ImportSpace, placement: p.Placement) -> p.SpaceCreated:
         """Restore an exported archive as ``space_id`` (workers/archive.py verifies all of it before anything is
@@ -388,6 +417,7 @@ class WorkerLoop:
         router sends it again after a restart of this worker until one reply confirms it."""
         self._drop(space_id)
         self._residency.forget(space_id)
+        self._metrics.forget(space_id)
         try:
             moved = trash.move_to_trash(self._root, space_id)
         except OSError as exc:

@@ -1,9 +1,12 @@
 """gunicorn settings for the API processes (``gunicorn -c engram/api/gunicorn_conf.py``).
 
 Values come from the same configuration as the rest of the server (``ENGRAM_CONFIG_JSON`` set by the
-supervisor). Threaded workers suit the API: each request mostly waits on the router, so threads overlap those
-waits cheaply. No ``post_fork`` hook is needed because the router gateway opens its ZeroMQ context lazily,
-after the fork.
+supervisor). gevent workers, not threads: an SSE stream (engram/api/events.py) holds its connection for as long as
+the client listens, and with gthread each one would pin a thread, so four idle subscribers would stop a 4-thread
+worker from serving anything. Under gevent each connection is a greenlet; hundreds of idle streams cost a little
+memory each, and the router gateway waits on ZeroMQ through ``zmq.green`` so no wait blocks the process
+(ops/gunicorn.md). No ``post_fork`` hook is needed because the gateway opens its ZeroMQ context lazily, after
+the fork (and after gevent patched the worker).
 """
 
 from __future__ import annotations
@@ -15,11 +18,18 @@ _config = config_from_env()
 wsgi_app = "engram.api.wsgi:app"
 bind = [f"[{_config.host}]:{_config.port}" if ":" in _config.host else f"{_config.host}:{_config.port}"]
 workers = _config.http_workers
-worker_class = "gthread"
-threads = _config.http_threads
+worker_class = "gevent"
+worker_connections = 1000  # concurrent connections (greenlets) per worker, idle SSE streams included
 graceful_timeout = 5
 keepalive = 5
 reuse_port = False
 # The control socket defaults to one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl), which two servers on one
 # machine would fight over; the supervisor manages gunicorn by signals instead.
 control_socket_disable = True
+
+
+def child_exit(_server, worker) -> None:
+    """A worker exited: drop its live gauges from the shared metrics directory (engram/metrics.py)."""
+    from engram.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)

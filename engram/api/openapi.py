@@ -228,9 +228,13 @@ def _path_parameters(op: Operation) -> Iterator[dict[str, Any]]:
 
 
 def _space_parameters(op: Operation) -> Iterator[dict[str, Any]]:
+    schema = dict(PATH_PARAMS["space"].schema)
+    if op.space is SpaceFrom.FILTER:
+        note = "Answer about this space only; without it, about every space."
+        yield {"name": SPACE_QUERY_PARAM, "in": "query", "required": False, "description": note, "schema": schema}
+        return
     if op.space not in (SpaceFrom.PATH, SpaceFrom.REQUEST):
         return
-    schema = dict(PATH_PARAMS["space"].schema)
     if op.space is SpaceFrom.REQUEST:
         header = f"The memory space (first of: this header, `?{SPACE_QUERY_PARAM}=`, the body's `{BODY_SPACE_FIELD}`)."
         query = f"The memory space, when the `{SPACE_HEADER}` header is absent; must agree with it when both are given."

@@ -31,9 +31,11 @@ from engram.api.params import ListQuery
 from engram.api.recall import RecallResponse
 from engram.api.search import SearchQuery, SearchResponse
 from engram.api.spaces import INCLUDE_DELETED_PARAM, SpaceDeletedView, SpaceDetailView, SpaceListView, SpaceView
+from engram.api.status import SystemHealthBody
 from engram.archive import ARCHIVE_CONTENT_TYPE
 from engram.errors import ErrorCode as E
 from engram.ids import MEMORY_ID_MAX_LEN, SPACE_ID_MAX_LEN, SPACE_ID_MIN_LEN
+from engram.protocol import SpaceStatus
 
 API = "/api/v1"
 JSON = "application/json"
@@ -58,6 +60,8 @@ class SpaceFrom(StrEnum):
     """``{space}`` in the path and nowhere else (the registry's own view of one space)."""
     REQUEST = "request"
     """Engram-compatible: ``X-Memory-Space`` header > ``space`` query > body ``memory_space_id`` > default."""
+    FILTER = "filter"
+    """A registry-wide answer that an optional ``space`` query parameter narrows to one space (no default)."""
 
 
 class Tag(StrEnum):
@@ -73,7 +77,7 @@ TAG_DESCRIPTIONS: dict[Tag, str] = {
     Tag.COMPATIBLE: "The original Engram's routes, unchanged for its clients. The space comes from the "
     "`X-Memory-Space` header, else the `space` query parameter, else the body's `memory_space_id`, else the "
     "default space.",
-    Tag.OPERATIONS: "Liveness and this document.",
+    Tag.OPERATIONS: "Liveness, metrics and this document.",
 }
 
 
@@ -170,6 +174,20 @@ SPACE_ENTRY = frozenset(
 
 
 _ARCHIVE_SCHEMA = {"type": "string", "format": "binary", "description": "An Engram space archive (tar)."}
+EVENT_STREAM = "text/event-stream"
+_EVENT_STREAM_SCHEMA = {
+    "type": "string",
+    "description": "Server-sent events: `id:`, `event:` (stored, recalled, deleted, activation, consolidated) and "
+    "`data:` (JSON `{id, type, memory_space_id, timestamp, data}`), with `: heartbeat` comments (docs/events.md).",
+}
+_EVENTS_DESCRIPTION = (
+    "The space's events, as they are acknowledged, and only that space's. Resume with the `Last-Event-ID` header "
+    "(or `last_event_id`): the events after it are sent first. A comment line is sent whenever no event came for "
+    "`events_heartbeat_s` (15 s). See docs/events.md."
+)
+LAST_EVENT_ID_QUERY = QueryParam(
+    "last_event_id", {"type": "string"}, "Resume after this event id (the `Last-Event-ID` header does the same)."
+)
 
 
 @dataclass(frozen=True)
@@ -411,6 +429,18 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET",
+        "/metrics",
+        "Prometheus metrics",
+        Tag.OPERATIONS,
+        SpaceFrom.NONE,
+        {"type": "string", "description": "Prometheus text exposition format."},
+        errors=frozenset(),
+        description="Every process's metrics (API, router, workers) merged, in the Prometheus text format; "
+        "per-space series are labelled `memory_space`, bounded by `max_metric_spaces` (docs/metrics.md).",
+        media_type="text/plain",
+    ),
+    Operation(
+        "GET",
         f"{API}/spaces",
         "List spaces",
         Tag.SPACES,
@@ -500,7 +530,45 @@ OPERATIONS: tuple[Operation, ...] = (
         body=_ARCHIVE_SCHEMA,
         body_media_type=ARCHIVE_CONTENT_TYPE,
     ),
+    Operation(
+        "GET",
+        f"{API}/spaces/{{space}}/status",
+        "A space's measured status",
+        Tag.SPACES,
+        SpaceFrom.PATH_ONLY,
+        SpaceStatus,
+        errors=COMMON | IN_SPACE | {E.INVALID_MEMORY_SPACE_ID, E.MEMORY_SPACE_NOT_FOUND},
+        description="Live memory count, pressure, write-ahead log lag and consolidation backlog, measured by the "
+        "owning worker now (it loads the space if it was offloaded); 404 when the space does not exist, 410 when it "
+        "was deleted. `state` is `unavailable` (figures null) when the worker is down or did not answer in time.",
+    ),
     *_memory_routes(f"{API}/spaces/{{space}}", Tag.PATH_STYLE, SpaceFrom.PATH, SPACE_FROM_PATH),
     *_memory_routes(API, Tag.COMPATIBLE, SpaceFrom.REQUEST, SPACE_FROM_REQUEST),
+    Operation(
+        "GET",
+        f"{API}/system/health",
+        "Per-space status and workers",
+        Tag.COMPATIBLE,
+        SpaceFrom.FILTER,
+        SystemHealthBody,
+        {200: "The router answered; `status` says whether every worker is ready."},
+        COMMON | IN_SPACE | {E.INVALID_MEMORY_SPACE_ID, E.MEMORY_SPACE_NOT_FOUND},
+        "Every active space with its measured figures (`state` `loaded`), or `offloaded` (on disk, not loaded: "
+        "figures null) or `unavailable` (its worker is down or late), and every worker with its pid and restarts. "
+        "With `space`, only that space, loaded by its worker so its figures are exact (404 unknown, 410 deleted).",
+    ),
+    *(
+        Operation(
+            "GET", path, summary, tag, space, _EVENT_STREAM_SCHEMA, {200: "The stream (it stays open)."},
+            COMMON | errors, _EVENTS_DESCRIPTION, media_type=EVENT_STREAM, query_extra=(LAST_EVENT_ID_QUERY,),
+        )  # fmt: skip
+        for path, summary, tag, space, errors in (
+            (f"{API}/spaces/{{space}}/events", "A space's events (SSE)", Tag.PATH_STYLE, SpaceFrom.PATH,
+             SPACE_FROM_PATH),
+            (f"{API}/stream/memories", "A space's events (SSE)", Tag.COMPATIBLE, SpaceFrom.REQUEST, SPACE_FROM_REQUEST),
+            (f"{API}/stream/activities", "A space's events (SSE)", Tag.COMPATIBLE, SpaceFrom.REQUEST,
+             SPACE_FROM_REQUEST),
+        )  # fmt: skip
+    ),
 )
 """Every operation of the REST API, in the order the document lists them."""

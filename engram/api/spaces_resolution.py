@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import falcon
 
+from engram import metrics
 from engram.config import Config
 from engram.errors import EngramError, ErrorCode
 from engram.ids import validate_space_id
@@ -88,6 +89,7 @@ def space_of_request(
         require_explicit=config.require_explicit_space,
     )
     if choice.source == FROM_DEFAULT:
+        metrics.DEFAULT_FALLBACKS.inc()  # the router counts native requests; REST ones arrive with the space set
         _warn_default_fallback(choice.space)
     return choice.space
 

@@ -238,7 +238,11 @@ def test_requests_generated_from_the_document_never_get_a_5xx(api, spec, pool, d
         params=request["params"],
         headers=request["headers"],
         data=request.get("data"),
+        stream=True,  # an SSE route's 200 never ends: its body is not read (tests/live/test_events.py reads it)
     )
+    if response.ok and response.headers.get("content-type", "").startswith("text/event-stream"):
+        response.close()
+        return
     described = f"{response.status_code} {response.text[:300]} for {_describe(request)}"
     assert response.status_code < 500, described
     if response.status_code >= 400:

@@ -11,7 +11,7 @@ import pytest
 import zmq
 
 from engram import protocol
-from engram.api.gateway import RouterGateway
+from engram.api.gateway import RouterGateway, process_state
 from engram.errors import EngramError, ErrorCode
 
 # Given the decoded header and request, return the reply frames to send back (possibly none, or several).
@@ -121,16 +121,37 @@ def test_timeout_is_503_with_retry_after_and_the_next_call_uses_a_fresh_socket(r
     assert timed_out_identity != fresh_identity
 
 
-def test_each_thread_gets_its_own_socket(router: FakeRouter) -> None:
+def test_sockets_lent_at_once_are_distinct_and_a_returned_one_is_lent_again(router: FakeRouter) -> None:
+    """Calls in flight at once each hold their own socket (ZeroMQ sockets are not thread-safe); a socket that came
+    back is lent again rather than a new one opened per request (per-greenlet sockets would leak one per request)."""
     gateway = RouterGateway(router.endpoint, timeout_s=2.0)
+    state = process_state()
+    first, second = gateway._borrow(state), gateway._borrow(state)
+    assert first is not second
+    gateway._give_back(first, state)
+    assert gateway._borrow(state) is first
+    gateway._give_back(first, state)
+    gateway._give_back(second, state)
+    for _ in range(5):
+        assert gateway.call(protocol.Ping(), None) == HEALTH
+    assert len({identity for identity, _, _ in router.received}) == 1
+
+
+def test_concurrent_calls_from_threads_all_get_their_answer(router: FakeRouter) -> None:
+    gateway = RouterGateway(router.endpoint, timeout_s=5.0)
     results: list[msgspec.Struct] = []
-    threads = [threading.Thread(target=lambda: results.append(gateway.call(protocol.Ping(), None))) for _ in range(3)]
+    barrier = threading.Barrier(8)
+
+    def call() -> None:
+        barrier.wait()
+        results.append(gateway.call(protocol.Ping(), None))
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert results == [HEALTH] * 3
-    assert len({identity for identity, _, _ in router.received}) == 3
+    assert results == [HEALTH] * 8
 
 
 def test_a_forked_child_never_reuses_the_parents_context_or_socket(router: FakeRouter) -> None:

@@ -1,0 +1,131 @@
+"""``GET /metrics`` on a live server: per-space series from the router and both workers, merged with the API's,
+exact gauges, quota rejections, the default-space fallback counter, and the max_metric_spaces bound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from engram import metrics
+from engram.client import Client
+from router.placement import owner
+from tests.conftest import Api
+
+WORKERS = 2
+
+
+def _samples(api: Api) -> list:
+    response = api.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return [sample for family in text_string_to_metric_families(response.text) for sample in family.samples]
+
+
+def _value(samples: list, name: str, **labels: str) -> float | None:
+    """The sum of the samples called ``name`` whose labels include ``labels`` (None when there is none)."""
+    found = [s.value for s in samples if s.name == name and labels.items() <= s.labels.items()]
+    return sum(found) if found else None
+
+
+def _remember(api: Api, space: str, count: int) -> None:
+    for i in range(count):
+        response = api.remember(space, f"{space} fact {i} about lanterns")
+        assert response.status_code == 201, response.text
+
+
+def test_writes_to_a_space_show_in_its_request_memory_and_fsync_series(api, unique):
+    alpha = f"{unique}-alpha"
+    _remember(api, alpha, 5)
+    samples = _samples(api)
+    assert _value(samples, "engram_requests_total", memory_space=alpha, op="remember", outcome="ok") == 5
+    assert _value(samples, "engram_request_duration_seconds_count", memory_space=alpha, op="remember") == 5
+    assert _value(samples, "engram_memories", memory_space=alpha) == 5
+    assert _value(samples, "engram_stored_bytes", memory_space=alpha) > 0
+    assert _value(samples, "engram_wal_fsync_seconds_count", memory_space=alpha) >= 1
+    assert _value(samples, "engram_wal_lag_seconds", memory_space=alpha) == 0
+    assert _value(samples, "engram_http_requests_total", route="/api/v1/spaces/{space}/memories", status="201") >= 5
+
+
+def test_deleting_memories_lowers_the_memories_gauge(api, unique):
+    space = f"{unique}-shrink"
+    _remember(api, space, 3)
+    first = api.list(space)["memories"][0]["id"]
+    assert api.request("DELETE", f"/api/v1/spaces/{space}/memories/{first}").status_code == 200
+    assert _value(_samples(api), "engram_memories", memory_space=space) == 2
+
+
+def test_metrics_of_both_workers_appear(api, unique):
+    by_worker: dict[int, str] = {}
+    n = 0
+    while len(by_worker) < WORKERS:
+        space = f"{unique}-w{n}"
+        by_worker.setdefault(owner(space, WORKERS), space)
+        n += 1
+    for count, space in enumerate(by_worker.values(), start=2):
+        _remember(api, space, count)
+    samples = _samples(api)
+    for count, space in enumerate(by_worker.values(), start=2):
+        assert _value(samples, "engram_memories", memory_space=space) == count, space
+        assert _value(samples, "engram_wal_fsync_seconds_count", memory_space=space) >= 1, space
+
+
+def test_a_request_without_a_space_counts_the_default_fallback(api, unique):
+    name = "engram_memory_space_default_fallback_total"
+    before = _value(_samples(api), name) or 0.0
+    response = api.post("/api/v1/memories/remember", json={"content": f"{unique} without a space"})
+    assert response.status_code == 201, response.text
+    assert _value(_samples(api), name) == before + 1
+    named = api.post("/api/v1/memories/remember", json={"content": "named"}, headers={"X-Memory-Space": unique})
+    assert named.status_code == 201, named.text
+    assert _value(_samples(api), name) == before + 1  # a request naming its space is no fallback
+
+
+def test_a_native_request_without_a_space_counts_the_default_fallback_in_the_router(api, server, unique):
+    name = "engram_memory_space_default_fallback_total"
+    before = _value(_samples(api), name) or 0.0
+    with Client(server.router) as native:  # no space: the header carries none, the router falls back
+        native.remember(f"{unique} natively without a space")
+    assert _value(_samples(api), name) == before + 1
+
+
+def test_a_quota_rejection_is_counted_per_space_and_quota(api, unique):
+    full = f"{unique}-full"
+    assert api.post("/api/v1/spaces", json={"id": full, "max_memories": 1}).status_code == 201
+    _remember(api, full, 1)
+    refused = api.remember(full, "one too many")
+    assert refused.status_code == 429, refused.text
+    samples = _samples(api)
+    assert _value(samples, "engram_quota_rejections_total", memory_space=full, quota="max_memories") == 1
+    assert _value(samples, "engram_requests_total", memory_space=full, op="remember", outcome="QUOTA_EXCEEDED") == 1
+
+
+def test_max_rps_rejections_are_counted_by_the_router(api, unique):
+    limited = f"{unique}-rps"
+    assert api.post("/api/v1/spaces", json={"id": limited, "max_rps": 1}).status_code == 201
+    statuses = [api.get(f"/api/v1/spaces/{limited}/memories").status_code for _ in range(5)]
+    refused = statuses.count(429)
+    assert refused >= 1, statuses
+    assert _value(_samples(api), "engram_quota_rejections_total", memory_space=limited, quota="max_rps") == refused
+
+
+def _config(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "engram.toml"
+    path.write_text(text)
+    return ["--config", str(path)]
+
+
+def test_series_stay_bounded_past_max_metric_spaces(make_server, tmp_path):
+    running = make_server(workers=WORKERS, extra_args=_config(tmp_path, "[memory_spaces]\nmax_metric_spaces = 3\n"))
+    api = Api(running.url)
+    spaces = [f"bounded-{i}" for i in range(10)]
+    for space in spaces:
+        _remember(api, space, 2)
+    samples = _samples(api)
+    labels = {s.labels[metrics.SPACE_LABEL] for s in samples if metrics.SPACE_LABEL in s.labels}
+    assert metrics.OTHER_SPACE in labels
+    assert len(labels) <= 4, labels
+    assert labels - {metrics.OTHER_SPACE} <= set(spaces[:3])
+    # Folded spaces still add up, across both workers: every memory is counted once.
+    assert _value(samples, "engram_memories") == 2 * len(spaces)
+    assert _value(samples, "engram_requests_total", op="remember", outcome="ok") == 2 * len(spaces)
