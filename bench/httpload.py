@@ -32,10 +32,7 @@ class LoadResult:
         return self.ok / self.seconds if self.seconds else 0.0
 
     def percentile(self, q: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+        return percentile(sorted(self.latencies_ms), q)
 
     def summary(self) -> dict:
         return {
@@ -91,20 +88,40 @@ def run_closed_loop(name: str, concurrency: int, seconds: float, caller_for: Cal
 
 def run_load(base_url: str, name: str, factory: RequestFactory, concurrency: int, seconds: float) -> LoadResult:
     """HTTP load: each client thread keeps one keep-alive connection."""
-    target = urlsplit(base_url)
 
     def caller_for(number: int) -> Caller:
-        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        send = http_sender(base_url)
 
         def call(sequence: int) -> int | None:
-            method, path, body = factory(number, sequence)
-            payload = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if payload is not None else {}
-            connection.request(method, path, body=payload, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            return None if 200 <= response.status < 300 else response.status
+            status, _ = send(*factory(number, sequence))
+            return None if 200 <= status < 300 else status
 
         return call
 
     return run_closed_loop(name, concurrency, seconds, caller_for)
+
+
+# Sends one request on a kept-alive connection: (method, path, JSON body or None) -> (status, response body).
+HttpSender = Callable[[str, str, object | None], tuple[int, bytes]]
+
+
+def http_sender(base_url: str, timeout_s: float = 30.0) -> HttpSender:
+    """One keep-alive connection for one client thread (``http.client`` connections are not thread-safe)."""
+    target = urlsplit(base_url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=timeout_s)
+
+    def send(method: str, path: str, body: object | None) -> tuple[int, bytes]:
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    return send
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """The ``q``-th percentile of an already sorted list (the sample at rank q% of n, no interpolation)."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engram import cli_config, cli_memory, cli_server, cli_spaces, cli_status
+from engram import cli_bench, cli_config, cli_memory, cli_server, cli_spaces, cli_status
 from engram.cli_target import SPACE_ENV
 from engram.config import ENV_VARS
 from engram.errors import EngramError
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_memory.register(commands)
     cli_status.register(commands)
     cli_config.register(commands)
+    cli_bench.register(commands)
     return parser
 
 

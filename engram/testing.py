@@ -130,7 +130,8 @@ class RunningServer:
             self.kill()
 
 
-def _descendants(pid: int) -> list[int]:
+def children_by_parent() -> dict[int, list[int]]:
+    """Every live process's children, from /proc (a process that exits meanwhile is skipped)."""
     children_of: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -139,6 +140,11 @@ def _descendants(pid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue
             children_of.setdefault(ppid, []).append(int(entry.name))
+    return children_of
+
+
+def _descendants(pid: int) -> list[int]:
+    children_of = children_by_parent()
     found, stack = [], [pid]
     while stack:
         for child in children_of.get(stack.pop(), []):

@@ -35,6 +35,7 @@ from pathlib import Path
 import msgspec
 
 from engram.atomic import fsync_dir, write_all
+from workers import faults
 
 MAGIC = 0x4C574E45  # b"ENWL" little-endian
 HEADER = struct.Struct("<IIII")
@@ -141,6 +142,7 @@ class WalWriter:
             self.roll()
         record = frame(payload)
         try:
+            faults.inject(self._dir.parent.name, faults.WRITE)  # test-only, off unless ENGRAM_FAULTS_FILE is set
             write_all(self._fd, record)
         except OSError:
             try:
@@ -158,6 +160,7 @@ class WalWriter:
         self._check_usable()
         try:
             if self._dirty:
+                faults.inject(self._dir.parent.name, faults.FSYNC)  # test-only, as in append
                 os.fdatasync(self._fd)
                 self._dirty = False
             if self._dir_dirty:

@@ -559,15 +559,34 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     *(
         Operation(
-            "GET", path, summary, tag, space, _EVENT_STREAM_SCHEMA, {200: "The stream (it stays open)."},
-            COMMON | errors, _EVENTS_DESCRIPTION, media_type=EVENT_STREAM, query_extra=(LAST_EVENT_ID_QUERY,),
+            "GET",
+            path,
+            summary,
+            tag,
+            space,
+            _EVENT_STREAM_SCHEMA,
+            {200: "The stream (it stays open)."},
+            COMMON | errors,
+            _EVENTS_DESCRIPTION,
+            media_type=EVENT_STREAM,
+            query_extra=(LAST_EVENT_ID_QUERY,),
         )  # fmt: skip
         for path, summary, tag, space, errors in (
-            (f"{API}/spaces/{{space}}/events", "A space's events (SSE)", Tag.PATH_STYLE, SpaceFrom.PATH,
-             SPACE_FROM_PATH),
+            (
+                f"{API}/spaces/{{space}}/events",
+                "A space's events (SSE)",
+                Tag.PATH_STYLE,
+                SpaceFrom.PATH,
+                SPACE_FROM_PATH,
+            ),
             (f"{API}/stream/memories", "A space's events (SSE)", Tag.COMPATIBLE, SpaceFrom.REQUEST, SPACE_FROM_REQUEST),
-            (f"{API}/stream/activities", "A space's events (SSE)", Tag.COMPATIBLE, SpaceFrom.REQUEST,
-             SPACE_FROM_REQUEST),
+            (
+                f"{API}/stream/activities",
+                "A space's events (SSE)",
+                Tag.COMPATIBLE,
+                SpaceFrom.REQUEST,
+                SPACE_FROM_REQUEST,
+            ),
         )  # fmt: skip
     ),
 )

@@ -1,0 +1,100 @@
+"""The whole evidence suite in one command: load, overhead and fairness, the crash loop (100 kills), cold start, and
+the HTML report of all of them. Sized to finish in under 15 minutes on a 2-core machine; ``--smoke`` runs every
+piece at a tiny size in well under a minute, so CI keeps the harness itself from rotting.
+
+    python bench/evidence.py [--smoke] [--results bench/results]
+
+Each piece is its own script (bench/load.py, bench/fairness.py, bench/crash_loop.py, bench/cold_start.py,
+bench/report.py) run as a subprocess with the sizes below; load and fairness share one server started here, the
+crash loop and cold start start their own (they kill and restart theirs). A piece that fails is reported and the
+suite goes on, so the report shows whatever was measured; the exit code is 1 if any piece failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.load import serving  # noqa: E402
+
+BENCH = Path(__file__).resolve().parent
+
+FULL = {
+    "load": ["--spaces", "100", "--seconds", "15", "--concurrency", "4"],
+    "fairness": ["--counts", "1,10,100,1000", "--seconds", "8", "--rounds", "2", "--concurrency", "4"],
+    "crash_loop": ["--kills", "100", "--spaces", "20", "--writers", "4"],
+    "cold_start": ["--big-spaces", "2", "--big-memories", "20000", "--small-spaces", "1000", "--probes", "20"],
+}
+SMOKE = {
+    "load": ["--spaces", "3", "--seconds", "1", "--concurrency", "2"],
+    "fairness": [
+        "--counts",
+        "1,10",
+        "--seconds",
+        "1",
+        "--rounds",
+        "1",
+        "--concurrency",
+        "2",
+        "--quiet-spaces",
+        "2",
+        "--quiet-rate",
+        "10",
+        "--noisy-concurrency",
+        "2",
+    ],
+    "crash_loop": ["--kills", "2", "--spaces", "4", "--writers", "2"],
+    # Only the small case: each case starts a server twice, and the smoke run must stay well under a minute.
+    "cold_start": ["--big-spaces", "0", "--small-spaces", "10", "--small-memories", "2", "--probes", "3"],
+}
+
+
+def run_piece(name: str, args: list[str], results: Path, timings: dict[str, float]) -> bool:
+    """Run bench/<name>.py with ``args`` and ``--out <results>/<name>.json``; True when it exited 0."""
+    command = [sys.executable, str(BENCH / f"{name}.py"), *args, "--out", str(results / f"{name}.json")]
+    print(f"\n=== {name}: {' '.join(command[1:])}", flush=True)
+    started = time.monotonic()
+    code = subprocess.call(command)
+    timings[name] = round(time.monotonic() - started, 1)
+    print(f"=== {name}: exit {code} after {timings[name]:.1f} s", flush=True)
+    return code == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="every piece at a tiny size (seconds, for CI)")
+    parser.add_argument("--results", default="bench/results", help="where the JSON results and report.html go")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the servers the suite starts")
+    args = parser.parse_args(argv)
+    sizes = SMOKE if args.smoke else FULL
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    failed = []
+    started = time.monotonic()
+    with serving(args.workers) as target:
+        shared = ["--url", target.url, "--router", target.router]
+        for name in ("load", "fairness"):
+            if not run_piece(name, [*sizes[name], *shared, "--workers", str(args.workers)], results, timings):
+                failed.append(name)
+    for name in ("crash_loop", "cold_start"):
+        if not run_piece(name, [*sizes[name], "--workers", str(args.workers)], results, timings):
+            failed.append(name)
+    report = [sys.executable, str(BENCH / "report.py"), "--results", str(results)]
+    if subprocess.call(report) != 0:
+        failed.append("report")
+    total = time.monotonic() - started
+    pieces = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
+    print(f"\nevidence suite {'(smoke) ' if args.smoke else ''}done in {total:.0f} s ({pieces})")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Overhead and fairness of many spaces, each comparison measured in one run on one server.
+
+    python bench/fairness.py [--counts 1,10,100,1000] [--seconds 10] [--rounds 2] [--concurrency 4]
+                             [--quiet-spaces 4] [--quiet-rate 20] [--noisy-concurrency 8]
+                             [--transport rest|native] [--url ... --router ...] [--out bench/results/fairness.json]
+
+- **Overhead**: the same closed-loop remember load (C clients) spread over 1, 10, 100, 1,000 spaces. The figure is
+  each count's throughput as a share of the 1-space throughput (the issue asks >= 95% at 1,000). Rounds alternate
+  the order (1..1000, then 1000..1), and each count's figure is the mean over rounds, so a drift of the shared
+  machine during the run does not read as a cost of many spaces. Spaces are created before their first round.
+- **Noisy neighbour**: quiet spaces get a steady open-loop load (``--quiet-rate`` requests per second each, so
+  their latencies include any queueing); their p99 is measured alone, then beside one noisy space hammered at full
+  speed by ``--noisy-concurrency`` closed-loop clients, then alone again. The figure is the quiet p99 beside the
+  neighbour over the mean of the two solo p99s (the issue asks <= 1.5).
+
+The load generator shares the machine's cores with the server, so read the ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.load import LoadSpec, Target, run_load, serving, write_json  # noqa: E402
+
+OVERHEAD_TARGET_RATIO = 0.95
+NOISY_TARGET_RATIO = 1.5
+DEFAULT_OUT = "bench/results/fairness.json"
+
+
+def overhead(target: Target, counts: list[int], seconds: float, concurrency: int, rounds: int, transport: str) -> dict:
+    """Remember throughput and latency per space count; ``ratio_to_1`` is against the smallest count."""
+    runs: dict[int, list[dict]] = {count: [] for count in counts}
+    for round_number in range(rounds):
+        for count in counts if round_number % 2 == 0 else list(reversed(counts)):
+            spec = LoadSpec(
+                spaces=count,
+                mix="remember=1",
+                seconds=seconds,
+                concurrency=concurrency,
+                transport=transport,
+                prefix=f"ovh{count}",
+                warmup=round_number == 0,
+                per_space_limit=0,
+                name=f"overhead {count} spaces, round {round_number + 1}",
+            )
+            result = run_load(spec, target)
+            runs[count].append(
+                {
+                    "throughput_per_s": result["overall"]["throughput_per_s"],
+                    "p50_ms": result["overall"]["p50_ms"],
+                    "p99_ms": result["overall"]["p99_ms"],
+                    "errors": result["overall"]["errors"],
+                    "jain_fairness": result["space_throughput"]["jain_fairness"],
+                }
+            )
+    rows = {}
+    for count in counts:
+        rows[str(count)] = {
+            key: _mean(run[key] for run in runs[count]) for key in ("throughput_per_s", "p50_ms", "p99_ms")
+        }
+        rows[str(count)]["errors"] = sum(run["errors"] for run in runs[count])
+        rows[str(count)]["runs"] = runs[count]
+    base = rows[str(counts[0])]["throughput_per_s"] or 1.0
+    for row in rows.values():
+        row["ratio_to_1"] = round(row["throughput_per_s"] / base, 4)
+    largest = rows[str(counts[-1])]["ratio_to_1"]
+    return {
+        "counts": counts,
+        "seconds": seconds,
+        "concurrency": concurrency,
+        "rounds": rounds,
+        "transport": transport,
+        "space_counts": rows,
+        "ratio_at_max": largest,
+        "target_ratio": OVERHEAD_TARGET_RATIO,
+        "meets_target": largest >= OVERHEAD_TARGET_RATIO,
+    }
+
+
+def noisy_neighbour(
+    target: Target, quiet_spaces: int, quiet_rate: float, seconds: float, noisy_concurrency: int, transport: str
+) -> dict:
+    """Quiet spaces' latency alone, beside a noisy space at full speed, and alone again."""
+
+    def quiet(phase: str) -> dict:
+        spec = LoadSpec(
+            spaces=quiet_spaces,
+            mix="remember=70,recall=30",
+            seconds=seconds,
+            concurrency=max(4, quiet_spaces * 2),
+            rate=quiet_rate * quiet_spaces,
+            transport=transport,
+            prefix="quiet",
+            warmup=phase == "solo_before",
+            name=f"quiet spaces, {phase.replace('_', ' ')}",
+        )
+        result = run_load(spec, target)
+        per_space = {name: row["p99_ms"] for name, row in result["spaces"].items()}
+        return {**result["overall"], "per_space_p99_ms": per_space, "errors_by_code": result["errors_by_code"]}
+
+    phases = {"solo_before": quiet("solo_before")}
+    noisy_spec = LoadSpec(
+        spaces=1,
+        mix="remember=1",
+        seconds=seconds + 1.0,  # starts first and ends last, so the quiet phase is covered throughout
+        concurrency=noisy_concurrency,
+        transport=transport,
+        prefix="noisy",
+        progress=False,
+        name="noisy space",
+    )
+    noisy_result: dict = {}
+    hammer = threading.Thread(target=lambda: noisy_result.update(run_load(noisy_spec, target)))
+    hammer.start()
+    phases["with_noisy"] = quiet("with_noisy")
+    hammer.join()
+    phases["solo_after"] = quiet("solo_after")
+    solo_p99 = _mean([phases["solo_before"]["p99_ms"], phases["solo_after"]["p99_ms"]])
+    ratio = round(phases["with_noisy"]["p99_ms"] / solo_p99, 3) if solo_p99 else None
+    return {
+        "quiet_spaces": quiet_spaces,
+        "quiet_rate_per_space": quiet_rate,
+        "seconds": seconds,
+        "noisy_concurrency": noisy_concurrency,
+        "transport": transport,
+        "phases": phases,
+        "noisy": {key: noisy_result["overall"][key] for key in ("throughput_per_s", "p50_ms", "p99_ms", "errors")},
+        "solo_p99_ms": solo_p99,
+        "p99_ratio": ratio,
+        "target_ratio": NOISY_TARGET_RATIO,
+        "meets_target": ratio is not None and ratio <= NOISY_TARGET_RATIO,
+    }
+
+
+def _mean(values) -> float:
+    values = [v for v in values if v is not None]
+    return round(statistics.fmean(values), 3) if values else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--counts", default="1,10,100,1000", help="space counts of the overhead comparison")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="overhead rounds, alternating the order of the counts")
+    parser.add_argument("--concurrency", type=int, default=4, help="overhead: closed-loop clients")
+    parser.add_argument("--quiet-spaces", type=int, default=4)
+    parser.add_argument("--quiet-rate", type=float, default=20.0, help="open-loop requests/s per quiet space")
+    parser.add_argument("--noisy-concurrency", type=int, default=8, help="closed-loop clients on the noisy space")
+    parser.add_argument("--transport", choices=("rest", "native"), default="rest")
+    parser.add_argument("--url")
+    parser.add_argument("--router")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--out", default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    counts = sorted({int(c) for c in args.counts.split(",") if c.strip()})
+    with serving(args.workers, args.url, args.router) as target:
+        over = overhead(target, counts, args.seconds, args.concurrency, args.rounds, args.transport)
+        noisy = noisy_neighbour(
+            target, args.quiet_spaces, args.quiet_rate, args.seconds, args.noisy_concurrency, args.transport
+        )
+    print("\n| spaces | remember/s | vs 1 space | p50 ms | p99 ms |\n|---|---|---|---|---|")
+    for count, row in over["space_counts"].items():
+        print(
+            f"| {count} | {row['throughput_per_s']:.0f} | {row['ratio_to_1']:.1%} | {row['p50_ms']} | {row['p99_ms']} |"
+        )
+    print(f"throughput at {counts[-1]} spaces vs {counts[0]}: {over['ratio_at_max']:.1%} (target >= 95%)")
+    phases = noisy["phases"]
+    print(
+        f"quiet p99: solo {phases['solo_before']['p99_ms']} / {phases['solo_after']['p99_ms']} ms, beside noisy "
+        f"{phases['with_noisy']['p99_ms']} ms -> ratio {noisy['p99_ratio']} (target <= 1.5); noisy space ran "
+        f"{noisy['noisy']['throughput_per_s']:.0f} req/s"
+    )
+    write_json(args.out, {"overhead": over, "noisy_neighbour": noisy, "workers": args.workers})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

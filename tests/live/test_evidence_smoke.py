@@ -1,0 +1,73 @@
+"""The evidence suite's smoke run (bench/evidence.py --smoke) produces every JSON result and an HTML report that
+shows their figures, so the harness cannot rot unnoticed between full runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib", reason="the report needs the bench extra (matplotlib)")
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE_TIMEOUT_S = 180
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory) -> Path:
+    results = tmp_path_factory.mktemp("evidence")
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "evidence.py"), "--smoke", "--results", str(results)],
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT_S,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return results
+
+
+def _json(results: Path, name: str) -> dict:
+    return json.loads((results / f"{name}.json").read_text())
+
+
+def test_load_result_has_overall_per_operation_and_per_space_figures(smoke_results):
+    load = _json(smoke_results, "load")
+    assert load["overall"]["ok"] > 0 and load["overall"]["errors"] == 0
+    assert set(load["overall"]) >= {"p50_ms", "p95_ms", "p99_ms", "p99.9_ms", "throughput_per_s"}
+    assert sorted(load["spaces"]) == ["load-00000", "load-00001", "load-00002"]
+    assert all(row["count"] > 0 for row in load["spaces"].values())
+    assert load["operations"]["remember"]["count"] > 0
+
+
+def test_fairness_result_has_a_row_per_space_count_and_both_ratios(smoke_results):
+    fairness = _json(smoke_results, "fairness")
+    rows = fairness["overhead"]["space_counts"]
+    assert set(rows) == {"1", "10"}
+    assert rows["1"]["ratio_to_1"] == 1.0 and rows["10"]["throughput_per_s"] > 0
+    noisy = fairness["noisy_neighbour"]
+    assert set(noisy["phases"]) == {"solo_before", "with_noisy", "solo_after"}
+    assert noisy["p99_ratio"] > 0 and noisy["noisy"]["throughput_per_s"] > 0
+
+
+def test_crash_loop_and_cold_start_results_are_not_empty(smoke_results):
+    crash = _json(smoke_results, "crash_loop")
+    assert crash["kills"] == 2 and len(crash["recovery_s"]) == 2
+    assert crash["acknowledged_writes"] > 0 and crash["lost_writes"] == 0
+    cold = _json(smoke_results, "cold_start")
+    assert len(cold["results"]["small"]["spaces"]) == 3
+
+
+def test_report_is_one_page_with_every_section_and_its_plots(smoke_results):
+    page = (smoke_results / "report.html").read_text()
+    for heading in ("Overhead of many spaces", "Noisy neighbour", "Load run", "Crash loop", "Cold start"):
+        assert f"<h2>{heading}</h2>" in page
+    sections = dict(part.split("</h2>", 1) for part in page.split("<h2>")[1:])
+    for heading in ("Overhead of many spaces", "Noisy neighbour", "Load run", "Crash loop", "Cold start"):
+        assert "Not run" not in sections[heading], heading
+        assert "<svg" in sections[heading], heading
+    assert "acknowledged writes lost over 2 kills" in sections["Headline figures"]
+    assert "<script" not in page and "src=" not in page  # self-contained: nothing loaded from elsewhere
