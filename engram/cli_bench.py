@@ -20,14 +20,27 @@ examples:
 See docs/testing/memory_spaces.md for what each figure means."""
 
 
+LOAD_EXAMPLE = "example:\n  engram bench load --spaces 100 --concurrency 4 --seconds 10 --mix remember=70,recall=30"
+
+
 def register(commands: argparse._SubParsersAction) -> None:
-    bench = commands.add_parser("bench", help="run benchmarks (load generator) against a server")
+    bench = commands.add_parser(
+        "bench",
+        help="run benchmarks (load generator) against a server",
+        description="Run benchmarks: the load generator, against its own server or a running one.",
+        epilog=LOAD_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     # Options (and --help) are parsed by bench/load.py itself, imported only when the command runs, so that every
     # other command starts without importing numpy and the benchmark code.
     parser = kinds.add_parser(
         "load",
         help="many spaces, an operation mix, closed or open loop, REST or native; JSON results",
+        description="Many spaces, an operation mix, closed or open loop, REST or native; JSON results "
+        "(engram bench load --help lists every option).",
+        epilog=LOAD_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
         prefix_chars="\0",
     )
