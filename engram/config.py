@@ -51,8 +51,12 @@ class Config(msgspec.Struct, kw_only=True):
     """Spaces created (if missing) when the server starts, before it reports ready."""
     idle_offload_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
     """A space untouched this long is snapshotted and dropped from its worker's memory; the next request reloads it."""
-    max_resident_spaces: Annotated[int, msgspec.Meta(ge=1)] = 256
-    """Spaces one worker keeps loaded at most; beyond it the least recently used is offloaded (bounds its memory)."""
+    max_resident_spaces: Annotated[int, msgspec.Meta(ge=1)] = 4096
+    """Spaces one worker keeps loaded at most; beyond it the least recently used is offloaded (bounds its memory).
+    A small space costs about 120 KB loaded (dim 768), so 4096 is about 500 MB per worker. Set it above the number
+    of spaces a worker serves within ``idle_offload_s``: below that, round-robin traffic reloads a space on nearly
+    every request (measured: 1,000 active spaces at a cap of 256 ran at 60% of one space's throughput, at 2,000
+    at 101%)."""
     snapshot_wal_bytes: Annotated[int, msgspec.Meta(ge=0)] = 16 * 1024 * 1024
     """Log bytes written since a space's last snapshot that make its worker write a new one and truncate the log."""
     warm_after_s: Annotated[float, msgspec.Meta(gt=0)] = 86_400.0
