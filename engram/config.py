@@ -25,21 +25,33 @@ ABSOLUTE_MAX_DIM = 8192
 
 class Config(msgspec.Struct, kw_only=True):
     data_root: str = DEFAULT_DATA_ROOT
+    """The data directory: the registry, and one directory per space (DESIGN §6). One server per directory."""
     host: str = "127.0.0.1"
+    """The HTTP bind address of the REST API."""
     port: int = 7432
+    """The HTTP port of the REST API."""
     router: str = DEFAULT_ROUTER
+    """The native protocol endpoint (the router's frontend), for the API processes and native clients."""
     events: str = DEFAULT_EVENTS
     """Where the router publishes every space's events (an XPUB socket); SSE streams and Client.subscribe read it."""
     events_heartbeat_s: Annotated[float, msgspec.Meta(gt=0)] = 15.0
     """An SSE stream with no event for this long sends a comment line, so proxies and clients see it is alive."""
-    workers: int = 0  # 0 means one per CPU
+    workers: int = 0
+    """Worker processes that own the spaces; 0 means one per CPU."""
     default_space: str = "default"
+    """The space of a request that names none (unless ``require_explicit_space``)."""
     default_dim: int = DEFAULT_DIM
+    """Embedding dimension of a space created without one (768, like the original Engram)."""
     require_explicit_space: bool = False
+    """Answer a request that names no space with 400 MISSING_MEMORY_SPACE instead of using ``default_space``."""
     request_timeout_s: float = 30.0
+    """How long an API process waits for the router's answer before a 503."""
     http_workers: int = 2
+    """gunicorn worker processes of the REST API (gevent: each serves many connections; ops/gunicorn.md)."""
     http_threads: int = 4
-    consolidation_interval_s: float = 300.0  # a space's scheduled consolidation pass, when its episodes changed
+    """Threads per gunicorn worker, used only if the worker class is switched back to gthread."""
+    consolidation_interval_s: float = 300.0
+    """How often a space whose episodes changed gets a scheduled consolidation pass."""
     index_seal_rows: Annotated[int, msgspec.Meta(ge=64)] = 8192
     """Live memories a space's exact buffer holds before compaction seals them into an index segment. Measured on 2
     cores, one segment answers faster than an exact scan of its rows from about 8-16k rows (docs/index.md)."""
