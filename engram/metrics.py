@@ -53,6 +53,11 @@ DEFAULT_FALLBACKS = Counter(
     "engram_memory_space_default_fallback_total",
     "Requests that named no memory space and were served from the default space (deprecated).",
 )
+PROCESS_EXITS = Counter(
+    "engram_process_exits_total",
+    "Worker and index-builder processes that exited unexpectedly and were restarted by the router.",
+    ["process"],
+)
 
 # -- workers -------------------------------------------------------------------------------------------------------
 

@@ -107,6 +107,7 @@ class WorkerPool:
                 code = slot.process.returncode
                 log.error("%s (pid %d) exited with %s; restarting", slot.name, slot.process.pid, code)
                 metrics.mark_process_dead(slot.process.pid)  # its gauges must not add to its replacement's
+                metrics.PROCESS_EXITS.labels("builder" if slot is self.builder else "worker").inc()
                 slot.process = None
                 slot.ready = False
                 slot.recent_crashes = [t for t in slot.recent_crashes if now - t < CRASH_LOOP_WINDOW_S] + [now]

@@ -3,12 +3,15 @@ exact gauges, quota rejections, the default-space fallback counter, and the max_
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from engram import metrics
 from engram.client import Client
+from engram.testing import wait_until
 from router.placement import owner
 from tests.conftest import Api
 
@@ -129,3 +132,18 @@ def test_series_stay_bounded_past_max_metric_spaces(make_server, tmp_path):
     # Folded spaces still add up, across both workers: every memory is counted once.
     assert _value(samples, "engram_memories") == 2 * len(spaces)
     assert _value(samples, "engram_requests_total", op="remember", outcome="ok") == 2 * len(spaces)
+
+
+def test_a_worker_that_dies_is_counted_for_restart_alerts(make_server):
+    running = make_server(workers=1)
+    api = Api(running.url)
+    assert _value(_samples(api), "engram_process_exits_total", process="worker") in (None, 0.0)
+    victim = api.get("/health").json()["workers"][0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+
+    def replaced() -> bool:
+        worker = api.get("/health").json()["workers"][0]
+        return worker["pid"] != victim and worker["ready"]
+
+    wait_until(replaced, timeout_s=30, message="the killed worker's replacement ready")
+    assert _value(_samples(api), "engram_process_exits_total", process="worker") == 1.0
