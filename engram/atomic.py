@@ -36,10 +36,13 @@ def write_atomic(path: Path, data: bytes) -> None:
     write_atomic_stream(path, lambda out: out.write(data))
 
 
-def write_atomic_stream(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+def write_atomic_stream(
+    path: Path, write: Callable[[IO[bytes]], object], *, tmp: Path | None = None, sync_dir: bool = True
+) -> None:
     """``write_atomic`` for content produced by ``write(file)`` (np.save, pickle.dump): a large payload is
-    streamed to disk instead of being held in memory twice."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    streamed to disk instead of being held in memory twice. ``tmp`` names the temporary file (for callers that
+    sweep their own leftovers); ``sync_dir=False`` leaves the directory fsync to a caller that moves many files."""
+    tmp = tmp or path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as out:
             write(out)
@@ -50,4 +53,5 @@ def write_atomic_stream(path: Path, write: Callable[[IO[bytes]], object]) -> Non
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)

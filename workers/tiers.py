@@ -20,16 +20,14 @@ those memories exactly until compaction seals them again (workers/index.py): not
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import logging
-import os
 import shutil
 import zlib
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from engram.atomic import fsync_dir
+from engram.atomic import fsync_dir, write_atomic_stream
 from workers.segments import load_manifest, segment_files
 
 log = logging.getLogger(__name__)
@@ -163,15 +161,5 @@ def _pump(source, out) -> None:  # noqa: ANN001 - any readable and writable bina
 
 def _write(target: Path, produce) -> int:  # noqa: ANN001 - a callable that writes to the open file
     """Write ``target`` through a temporary file (fsynced, renamed); the caller fsyncs the directory."""
-    tmp = _tmp(target)
-    try:
-        with tmp.open("wb") as out:
-            produce(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    write_atomic_stream(target, produce, tmp=_tmp(target), sync_dir=False)
     return target.stat().st_size
