@@ -1,7 +1,8 @@
-"""The worker process's one loop: receive a batch, apply it, fsync once per touched space, then reply.
+"""The worker process's one loop: receive a batch, apply it, fsync the logs it wrote, then reply.
 
 Group commit falls out of the loop's shape: every message that arrived while the previous batch was being fsynced is
-handled as the next batch, and each space written in a batch is fsynced once for all of them. No reply leaves the
+handled as the next batch, and the logs written in a batch are fsynced once for all of them (one ``syncfs`` when there
+are several: workers/durability.py). No reply leaves the
 worker before the fsync of its batch, so a 2xx always means "in the log and on disk" (DESIGN §5), and a read never
 reports data that could still vanish. When an fsync fails, the batch's writes to that space are answered with an
 error and the space is dropped from memory, to be reloaded from what the disk really holds.
@@ -38,6 +39,7 @@ from engram.errors import EngramError, ErrorCode
 from engram.events import EventsSince
 from workers import archive, quotas, status, tiers
 from workers.compaction import Compactor
+from workers.durability import BatchSync
 from workers.event_log import EventLog, Pending, events_of
 from workers.layout import store_policy
 from workers.metrics import WorkerMetrics
@@ -92,6 +94,7 @@ class WorkerLoop:
         )
         self._next_demote_check = 0.0
         self._metrics = WorkerMetrics()
+        self._batch_sync = BatchSync(self._root)
 
     def run(self) -> None:
         parent = os.getppid()
@@ -134,6 +137,7 @@ class WorkerLoop:
                     socket.send_multipart(frames)
         finally:
             self._close_all()
+            self._batch_sync.close()
             if compactor is not None:
                 compactor.close()
             socket.close()
@@ -194,7 +198,7 @@ class WorkerLoop:
             self._residency.forget(space_id)
             return
         if self._unsynced.get(space_id) is not None:
-            self._sync(space_id)
+            self._sync([space_id])
         if space.wal_bytes_since_snapshot >= OFFLOAD_SNAPSHOT_MIN_BYTES:
             self._snapshot(space_id, space)
         self._drop(space_id)
@@ -221,47 +225,47 @@ class WorkerLoop:
         """Make each written space as durable as its policy asks before the batch is answered: "fsync" spaces are
         fsynced now (once each); "interval" spaces are given a deadline (``_sync_due``); "none" spaces are left to
         the kernel. Returns the spaces whose fsync failed, with the error to report."""
-        failed = {}
         now = time.monotonic()
+        to_sync = []
         for space_id in written:
             policy = self._policies.get(space_id, DEFAULT_POLICY)
             if policy.durability == "interval":
                 self._unsynced.setdefault(space_id, now + policy.durability_interval_ms / 1000.0)
             elif policy.durability == "fsync":
-                error = self._sync(space_id)
-                if error is not None:
-                    failed[space_id] = error
-        return failed
+                to_sync.append(space_id)
+        return self._sync(to_sync)
 
-    def _sync(self, space_id: str) -> EngramError | None:
-        """fsync one space; on failure drop it (to be reloaded from disk) and return the error to report."""
-        self._unsynced.pop(space_id, None)
-        space = self._spaces.get(space_id)
-        if space is None:
-            return None
-        try:
-            with self._metrics.fsync(space_id):
-                space.sync()
-        except OSError as exc:
+    def _sync(self, space_ids: list[str]) -> dict[str, EngramError]:
+        """fsync the spaces' logs together (workers/durability.py); a space whose fsync failed is dropped (to be
+        reloaded from disk) and returned with the error to report."""
+        for space_id in space_ids:
+            self._unsynced.pop(space_id, None)
+        spaces = {space_id: self._spaces[space_id] for space_id in space_ids if space_id in self._spaces}
+        if not spaces:
+            return {}
+        with self._metrics.fsync(spaces):
+            errors = self._batch_sync.sync(spaces)
+        failed = {}
+        for space_id, exc in errors.items():
             log.error("fsync of space %s failed (%s); writes not acknowledged, reloading it", space_id, exc)
             self._drop(space_id)
-            return EngramError(
+            failed[space_id] = EngramError(
                 ErrorCode.STORAGE_UNAVAILABLE,
                 f"The write-ahead log of memory space '{space_id}' could not be made durable: {exc}.",
                 hint="The write was not stored; retry later. Check disk space and health of the data directory.",
                 retry_after_s=1.0,
             )
-        return None
+        return failed
 
     def _sync_due(self) -> None:
         """fsync the "interval" spaces whose deadline has come (their writes were answered already)."""
         if not self._unsynced:
             return
         now = time.monotonic()
-        for space_id, deadline in list(self._unsynced.items()):
-            if deadline <= now and self._sync(space_id) is not None:
-                log.error("space %s lost its writes of the last %d ms (interval durability)", space_id,
-                          self._policies.get(space_id, DEFAULT_POLICY).durability_interval_ms)  # fmt: skip
+        due = [space_id for space_id, deadline in self._unsynced.items() if deadline <= now]
+        for space_id in self._sync(due):
+            log.error("space %s lost its writes of the last %d ms (interval durability)", space_id,
+                      self._policies.get(space_id, DEFAULT_POLICY).durability_interval_ms)  # fmt: skip
 
     def _poll_timeout_ms(self) -> int:
         """Wake for the next "interval" fsync deadline, so an idle space is synced in time too."""

@@ -14,7 +14,7 @@ reports a space again once a request loads it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -71,13 +71,16 @@ class WorkerMetrics:
             raise
 
     @contextmanager
-    def fsync(self, space_id: str) -> Iterator[None]:
-        """Time one fsync of the space's log (a failed one too: its time is what a client waited)."""
+    def fsync(self, space_ids: Iterable[str]) -> Iterator[None]:
+        """Time one sync of the spaces' logs, counted once for each space (a failed one too: its time is what a
+        client waited; the logs of one batch are synced together, workers/durability.py)."""
         started = time.perf_counter()
         try:
             yield
         finally:
-            metrics.WAL_FSYNC.labels(self.label_of(space_id)).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            for space_id in space_ids:
+                metrics.WAL_FSYNC.labels(self.label_of(space_id)).observe(elapsed)
 
     def wal_lag(self, unsynced: dict[str, float], policies: dict[str, p.SpacePolicy], now_monotonic: float) -> None:
         """Set each label's WAL lag: the oldest unsynced write of its spaces here ("interval" spaces), else 0.

@@ -167,9 +167,15 @@ class Space:
         unit of the ``max_bytes`` quota; kept on every put and drop, restored by a snapshot and the replay."""
         return self._stored_bytes
 
-    def sync(self) -> None:
-        """Make every change so far durable; raises OSError if it could not (then acknowledge nothing)."""
-        self._wal.sync()
+    def sync(self, *, filesystem_synced: bool = False) -> None:
+        """Make every change so far durable; raises OSError if it could not (then acknowledge nothing).
+        ``filesystem_synced``: the log's filesystem was just synced as a whole (workers/durability.py)."""
+        self._wal.sync(filesystem_synced=filesystem_synced)
+
+    @property
+    def log_device(self) -> int:
+        """The filesystem the space's log is on."""
+        return self._wal.device
 
     @property
     def dirty(self) -> bool:

@@ -154,17 +154,28 @@ class WalWriter:
         self.appended_bytes += len(record)
         self._dirty = True
 
-    def sync(self) -> None:
+    @property
+    def device(self) -> int:
+        """The filesystem the log is on (``st_dev``; -1 once closed): a ``syncfs`` of it covers this log
+        (workers/durability.py)."""
+        return os.fstat(self._fd).st_dev if self._fd >= 0 else -1
+
+    def sync(self, *, filesystem_synced: bool = False) -> None:
         """Make every appended record durable. Raises OSError if it could not; then nothing since the previous
-        successful sync may be acknowledged, and the writer is unusable from then on."""
+        successful sync may be acknowledged, and the writer is unusable from then on.
+
+        ``filesystem_synced``: the caller has just synced the log's whole filesystem (``syncfs``) after the last
+        append, which made the records and the directory durable; only the bookkeeping is left."""
         self._check_usable()
         try:
             if self._dirty:
                 faults.inject(self._dir.parent.name, faults.FSYNC)  # test-only, as in append
-                os.fdatasync(self._fd)
+                if not filesystem_synced:
+                    os.fdatasync(self._fd)
                 self._dirty = False
             if self._dir_dirty:
-                fsync_dir(self._dir)
+                if not filesystem_synced:
+                    fsync_dir(self._dir)
                 self._dir_dirty = False
         except OSError as exc:
             self._failure = exc

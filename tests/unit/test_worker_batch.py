@@ -39,7 +39,7 @@ def _remember(content: str, memory_id: str) -> p.Remember:
 def test_a_batch_is_fsynced_once_per_written_space_before_any_reply(loop, monkeypatch):
     synced: list[str] = []
     real_sync = Space.sync
-    monkeypatch.setattr(Space, "sync", lambda self: (synced.append(self.space_id), real_sync(self))[1])
+    monkeypatch.setattr(Space, "sync", lambda self, **how: (synced.append(self.space_id), real_sync(self, **how))[1])
     batch = [_frames("alpha", _remember(f"a{i}", f"a{i}")) for i in range(3)] + [_frames("beta", _remember("b", "b"))]
     replies = _replies(loop, batch)
     assert [r.error for r in replies] == [None] * 4
@@ -49,7 +49,7 @@ def test_a_batch_is_fsynced_once_per_written_space_before_any_reply(loop, monkey
 def test_an_fsync_failure_fails_the_write_and_every_later_request_of_its_space_in_the_batch(loop, monkeypatch):
     assert _replies(loop, [_frames("alpha", _remember("kept", "kept"))])[0].error is None
 
-    def failing_sync(self: Space) -> None:
+    def failing_sync(self: Space, **_how: bool) -> None:
         if self.space_id == "alpha":
             raise OSError(5, "Input/output error")
 
