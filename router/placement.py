@@ -15,7 +15,7 @@ def _weight(space: str, slot: int) -> int:
     return int.from_bytes(digest, "big")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=131072)  # above the default max_spaces (100,000): a recount of every space stays a cache hit
 def owner(space: str, slots: int) -> int:
     """The worker slot (0..slots-1) that owns ``space``."""
     if slots < 1:

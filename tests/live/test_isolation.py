@@ -101,6 +101,7 @@ def test_each_space_wal_holds_only_its_own_records(server, api, unique):
 def test_spaces_land_on_the_worker_placement_chose(api, unique):
     spaces = [f"{unique}-p{i}" for i in range(6)]
     pids = {}
+    counted_before = {w["id"]: w["spaces"] for w in api.get("/health").json()["workers"]}
     for space in spaces:
         assert api.remember(space, "placed").status_code == 201
         detail = api.get(f"/api/v1/spaces/{space}").json()
@@ -108,3 +109,7 @@ def test_spaces_land_on_the_worker_placement_chose(api, unique):
         pids[detail["worker"]["id"]] = detail["worker"]["pid"]
     health = api.get("/health").json()
     assert {w["id"]: w["pid"] for w in health["workers"] if w["id"] in pids} == pids
+    placed = [owner(space, 2) for space in spaces]  # the counts health reports follow every create
+    assert {w["id"]: w["spaces"] - counted_before[w["id"]] for w in health["workers"]} == {
+        slot: placed.count(slot) for slot in (0, 1)
+    }

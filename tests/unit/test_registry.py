@@ -242,3 +242,22 @@ def test_a_journal_cut_anywhere_loads_the_state_after_its_last_whole_record(ops,
         assert _state(reloaded) == expected
         reloaded.create("epsilon", 8)  # appends after the cut follow good data
         assert _state(_loaded(root)) == sorted([*expected, reloaded.get("epsilon")], key=lambda e: e.id)
+
+
+def test_the_generation_moves_with_every_change_and_only_then(tmp_path):
+    registry = _loaded(tmp_path)
+    seen = [registry.generation]
+
+    def changed() -> bool:
+        seen.append(registry.generation)
+        return seen[-1] != seen[-2]
+
+    registry.create("alpha", 8)
+    assert changed()
+    registry.create("alpha", 8)  # already there: nothing changes
+    registry.get("alpha"), registry.entries(), len(registry)
+    assert not changed()
+    registry.update_policy("alpha", SpacePolicy(durability="none"))
+    assert changed()
+    registry.delete("alpha")
+    assert changed()
