@@ -35,6 +35,7 @@ from engram.config import ABSOLUTE_MAX_DIM, Config
 from engram.errors import EngramError, ErrorCode, unavailable
 from engram.ids import validate_space_id
 from router.events import EventProxy
+from router.fair import SpaceGate
 from router.metrics import RouterMetrics
 from router.placement import owner
 from router.rate_limits import RateLimits
@@ -63,6 +64,7 @@ class _Pending:
     purge: str | None = None  # a delete_space of this space: its OK reply confirms the purge
     imported: SpaceEntry | None = None  # an import_space: registered when (and only when) its worker succeeds
     fanout: int | None = None  # a worker's part of a status fan-out (router/status.py)
+    space: str | None = None  # counted by the space gate (router/fair.py) until answered
 
 
 @dataclass
@@ -73,6 +75,7 @@ class _Queued:
     frames: list[bytes]
     purge: str | None = None
     imported: SpaceEntry | None = None
+    space: str | None = None  # counted by the space gate (router/fair.py) until answered
 
 
 class Broker:
@@ -94,6 +97,7 @@ class Broker:
         self._tickets = itertools.count(1)
         self._pending: dict[bytes, _Pending] = {}
         self._queues: dict[int, deque[_Queued]] = {slot.id: deque() for slot in self.pool.slots}
+        self._gate: SpaceGate[_Queued] = SpaceGate(config.space_inflight_limit)
         self._stopping = False
         self._rate_limits = RateLimits()
         self._unpurged: set[str] = set(unpurged or ())  # deleted spaces whose directory may still be in place
@@ -156,15 +160,19 @@ class Broker:
         for worker, queue in self._queues.items():
             while queue and queue[0].deadline <= now:
                 item = queue.popleft()
-                self._metrics.failed(item.frames[0])
-                if item.imported is not None:
-                    self._importing.discard(item.imported.id)
-                if item.client is not None:
-                    self._reply_error(
-                        item.client,
-                        item.request_id,
-                        unavailable(f"worker {worker} did not come back within {WORKER_WAIT_S:g} s", 2.0),
-                    )
+                self._give_up(item, f"worker {worker} did not come back within {WORKER_WAIT_S:g} s")
+                if item.space is not None:
+                    self._admit_next(item.space)
+        for item in list(self._gate.expired(now)):
+            self._give_up(item, f"its memory space's earlier requests were not answered within {WORKER_WAIT_S:g} s")
+
+    def _give_up(self, item: _Queued, why: str) -> None:
+        """Answer a request that never reached a worker 503 (it was not applied)."""
+        self._metrics.failed(item.frames[0])
+        if item.imported is not None:
+            self._importing.discard(item.imported.id)
+        if item.client is not None:
+            self._reply_error(item.client, item.request_id, unavailable(why[0].upper() + why[1:] + ".", 2.0))
 
     # -- clients ---------------------------------------------------------------------------------------------
 
@@ -411,11 +419,28 @@ class Broker:
         if client is not None:
             self._metrics.forwarded(ticket, header.op, placement)
         frames = [ticket, p.ENCODER.encode(header), body, p.ENCODER.encode(placement)]
-        queue = self._queues[worker]
-        if queue or not self._send_to_worker(worker, frames):
-            queue.append(_Queued(time.monotonic() + WORKER_WAIT_S, client, header.request_id, frames, purge, imported))
+        deadline = time.monotonic() + WORKER_WAIT_S
+        item = _Queued(deadline, client, header.request_id, frames, purge, imported, space)
+        if not self._gate.admit(space):
+            self._gate.hold(space, deadline, item)
             return
-        self._pending[ticket] = _Pending(client, header.request_id, worker, purge, imported)
+        self._send_item(worker, item)
+
+    def _send_item(self, worker: int, item: _Queued) -> None:
+        """Send an admitted request to its worker, or queue it behind what waits for that worker already."""
+        queue = self._queues[worker]
+        if queue or not self._send_to_worker(worker, item.frames):
+            queue.append(item)
+            return
+        self._pending[item.frames[0]] = _Pending(
+            item.client, item.request_id, worker, item.purge, item.imported, space=item.space
+        )
+
+    def _admit_next(self, space: str) -> None:
+        """A request of ``space`` is done with its worker: send the space's next waiting one, if any."""
+        item = self._gate.release(space)
+        if item is not None:
+            self._send_item(owner(space, len(self.pool.slots)), item)
 
     def _send_to_worker(self, worker: int, frames: list[bytes]) -> bool:
         if not self.pool.slots[worker].ready:
@@ -437,6 +462,8 @@ class Broker:
         if pending is None:  # its worker was declared dead and the client already got a 503
             return
         self._metrics.replied(ticket, frames[2])
+        if pending.space is not None:
+            self._admit_next(pending.space)
         if pending.fanout is not None:
             settled = self._status.answered(pending.fanout, pending.worker, frames[2])
             if settled is not None:
@@ -481,13 +508,18 @@ class Broker:
             if not self._send_to_worker(slot.id, item.frames):
                 return
             queue.popleft()
-            self._pending[item.frames[0]] = _Pending(item.client, item.request_id, slot.id, item.purge, item.imported)
+            self._pending[item.frames[0]] = _Pending(
+                item.client, item.request_id, slot.id, item.purge, item.imported, space=item.space
+            )
 
     def _fail_pending(self, slot: WorkerSlot) -> None:
         lost = [ticket for ticket, pending in self._pending.items() if pending.worker == slot.id]
+        released = []
         for ticket in lost:
             pending = self._pending.pop(ticket)
             self._metrics.failed(ticket)
+            if pending.space is not None:
+                released.append(pending.space)
             if pending.imported is not None:
                 self._importing.discard(pending.imported.id)
             if pending.fanout is not None:
@@ -502,6 +534,8 @@ class Broker:
                 pending.request_id,
                 unavailable(f"worker {slot.id} restarted while handling this request; it may not have been applied"),
             )
+        for space in released:  # their spaces' waiting requests queue for the restarted worker
+            self._admit_next(space)
 
     def _health(self) -> p.Health:
         counts = self._space_counts()

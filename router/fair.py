@@ -1,0 +1,72 @@
+"""Fair sharing of a worker between its spaces: at most a few requests of one space are with the worker at once.
+
+A worker answers its requests in batches, in arrival order. Without a limit, a space whose clients send as fast as
+they can keeps as many requests queued at its worker as it has clients, and a request of a quiet space on the same
+worker waits behind all of them, at every step (router, worker batch, reply). So the router lets at most
+``space_inflight_limit`` (default 4) requests of one space be queued at or handled by its worker; the space's
+further requests wait here, in order, and go on as its earlier ones are answered. Every other space passes them.
+Measured on two cores (quiet spaces at 80 requests/s beside one space with 32 closed-loop REST clients): the quiet
+spaces' median went from 23 ms without the limit to 13.7 ms with it (4.6 ms alone). With 8 noisy clients the
+difference was within the noise of the shared machine: what is left there is the CPU the noisy space takes.
+
+A busy space loses little by it: its requests still reach the worker back to back (the next one is sent as soon as
+one is answered) and batches still carry up to the limit of its writes under one fsync. The order of one space's
+requests is kept: once one waits, every later one of that space waits behind it, whatever its op. A request that
+waits longer than the router's worker wait is answered 503, as if its worker were down.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+
+
+class SpaceGate(Generic[Item]):
+    """Counts each space's requests admitted to its worker and holds the ones beyond ``limit`` (0: no limit)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._admitted: dict[str, int] = {}
+        self._waiting: dict[str, deque[tuple[float, Item]]] = {}
+
+    def admit(self, space: str) -> bool:
+        """True (and counted) when a request of ``space`` may go to its worker now; False: ``hold`` it."""
+        if self._limit > 0 and (space in self._waiting or self._admitted.get(space, 0) >= self._limit):
+            return False
+        self._admitted[space] = self._admitted.get(space, 0) + 1
+        return True
+
+    def hold(self, space: str, deadline: float, item: Item) -> None:
+        """Keep a request that was not admitted until its space's turn, or until ``deadline``."""
+        self._waiting.setdefault(space, deque()).append((deadline, item))
+
+    def release(self, space: str) -> Item | None:
+        """A request of ``space`` was answered (or failed): the next one waiting, now admitted in its place."""
+        waiting = self._waiting.get(space)
+        if waiting:
+            _deadline, item = waiting.popleft()
+            if not waiting:
+                del self._waiting[space]
+            return item
+        count = self._admitted.get(space, 0) - 1
+        if count > 0:
+            self._admitted[space] = count
+        else:
+            self._admitted.pop(space, None)
+        return None
+
+    def expired(self, now: float) -> Iterator[Item]:
+        """Remove and yield the waiting requests whose deadline passed (each space's wait in arrival order)."""
+        for space in [space for space, waiting in self._waiting.items() if waiting[0][0] <= now]:
+            waiting = self._waiting[space]
+            while waiting and waiting[0][0] <= now:
+                yield waiting.popleft()[1]
+            if not waiting:
+                del self._waiting[space]
+
+    def waiting(self) -> int:
+        """Requests waiting for their space's turn, all spaces together."""
+        return sum(len(waiting) for waiting in self._waiting.values())
