@@ -78,7 +78,8 @@ STORED_BYTES = Gauge(
 )
 WAL_FSYNC = Histogram(
     "engram_wal_fsync_seconds",
-    "Duration of one fsync of a space's write-ahead log (one per space per batch under the fsync policy).",
+    "Duration of the sync that made a batch's writes to the space durable (fsync policy; the logs a batch wrote "
+    "are synced together, workers/durability.py, and the sync is counted once for each of their spaces).",
     [SPACE_LABEL],
     buckets=_FSYNC_BUCKETS_S,
 )
