@@ -20,6 +20,10 @@ MANIFEST = "manifest.json"
 ARCHIVE_CONTENT_TYPE = "application/x-tar"
 MAX_ARCHIVE_BYTES = 2 * 1024**3
 """Archives travel as one message (REST body or native frame); past this, export per space is the wrong tool."""
+TOO_LARGE_HINT = (
+    "Copy the space offline instead: stop the server, then 'engram space copy SPACE NEW' (docs/storage.md). "
+    "Never copy its directory by hand: the copy would refuse the space's snapshot and lose what it holds."
+)
 
 
 class ArchivedFile(msgspec.Struct):
@@ -54,7 +58,7 @@ def open_tar(archive: bytes) -> tarfile.TarFile:
         raise EngramError(
             ErrorCode.PAYLOAD_TOO_LARGE,
             f"The archive is {len(archive)} bytes; at most {MAX_ARCHIVE_BYTES} are accepted.",
-            hint="Split the space, or copy its directory while the server is stopped (docs/storage.md).",
+            hint=TOO_LARGE_HINT,
         )
     try:
         return tarfile.open(fileobj=io.BytesIO(archive), mode="r:")

@@ -354,7 +354,7 @@ def export_space(id: str) -> Call[ExportedSpace]:
 
 def import_space(archive: bytes, as_space: str) -> Call[SpaceCreated]:
     """Create ``as_space`` from an archive ``export_space`` made. The server verifies all of it first: a damaged
-    archive is INVALID_ARCHIVE and creates nothing; MEMORY_SPACE_CONFLICT when ``as_space`` exists."""
+    archive is INVALID_ARCHIVE and creates nothing; MEMORY_SPACE_EXISTS when ``as_space`` exists."""
     return Call(protocol.ImportSpace(bytes(archive), read_manifest(archive).dim), as_space)
 
 

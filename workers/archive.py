@@ -22,10 +22,10 @@ from pathlib import Path, PurePosixPath
 
 import msgspec
 
+from engram import space_naming
 from engram.archive import MANIFEST, ArchivedFile, Manifest, invalid_archive, open_tar, read_manifest
 from engram.atomic import fsync_dir
 from engram.errors import EngramError, ErrorCode
-from workers import snapshot as snapshots
 
 _EXCLUDED_PREFIXES = ("wal/dropped-", ".")  # forensic copies of damaged log tails, temporary files
 
@@ -111,15 +111,12 @@ def _write_synced(path: Path, data: bytes) -> None:
 
 
 def _rename_settings(staging: Path, new_id: str) -> None:
-    """Give the imported space its new id in every file that names it: ``space.json`` and each snapshot's manifest
-    (a snapshot of another space is refused on open). Every other field is kept as exported."""
-    named = [staging / "space.json", *sorted(staging.glob(f"hot/snapshot-*/{snapshots.MANIFEST_FILE}"))]
-    for path in named:
-        document = msgspec.json.decode(path.read_bytes())
-        if not isinstance(document, dict):
-            raise invalid_archive(f"its {path.relative_to(staging)} is not an object")
-        document["id" if path.name == "space.json" else "space"] = new_id
-        _write_synced(path, msgspec.json.encode(document))
+    """Give the imported space its new id in every file that names it (engram/space_naming.py: a snapshot that
+    names another space is refused on open). Every other field is kept as exported."""
+    try:
+        space_naming.rename_space(staging, new_id)
+    except space_naming.UnreadableNamingFile as exc:
+        raise invalid_archive(f"its {exc.path.relative_to(staging)} is not an object") from exc
 
 
 def _member_paths(space_dir: Path) -> list[str]:

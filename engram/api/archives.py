@@ -16,7 +16,7 @@ from engram.api.gateway import Gateway
 from engram.api.responses import send_json
 from engram.api.spaces import space_view
 from engram.api.spaces_resolution import FROM_PATH
-from engram.archive import ARCHIVE_CONTENT_TYPE, MAX_ARCHIVE_BYTES, read_manifest
+from engram.archive import ARCHIVE_CONTENT_TYPE, MAX_ARCHIVE_BYTES, TOO_LARGE_HINT, read_manifest
 from engram.errors import EngramError, ErrorCode
 from engram.ids import validate_space_id
 
@@ -67,5 +67,5 @@ def _too_large() -> EngramError:
     return EngramError(
         ErrorCode.PAYLOAD_TOO_LARGE,
         f"An archive may be at most {MAX_ARCHIVE_BYTES} bytes.",
-        hint="Copy the space's directory while the server is stopped instead (docs/storage.md).",
+        hint=TOO_LARGE_HINT,
     )

@@ -22,6 +22,7 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -38,10 +39,9 @@ DOC_DATA_DIR = "/var/lib/engram"
 DOC_ADDRESS = "localhost:7432"
 DOC_ROUTER = "tcp://127.0.0.1:7433"
 COMMAND_TIMEOUT_S = 60
-SINGLE_SPACE_ENTRIES = ("wal", "hot", "warm", "cold", "space.json")
-"""What a data directory from before memory spaces holds directly under its root (router/legacy.py)."""
-LEFT_AT_ROOT = "consolidations.json"
-"""A file of the single space that router/legacy.py does not move; the guide says so (steps 2 and 6)."""
+SINGLE_SPACE_ENTRIES = ("wal", "hot", "warm", "cold", "space.json", "consolidations.json")
+"""What a data directory from before memory spaces holds directly under its root (router/legacy.py moves them all)."""
+CONSOLIDATIONS = "consolidations.json"
 OLD_MEMORIES = {
     "invoice-1041": "Invoice 1041 from Acme was paid on March 3",
     "invoice-1042": "Invoice 1042 from Globex is overdue since April 1",
@@ -198,6 +198,16 @@ def lay_out_as_single_space(root: Path) -> None:
         (root / name).unlink(missing_ok=True)
 
 
+def api_consolidations(url: str) -> dict:
+    answer = requests.get(f"{url}/api/v1/spaces/default/consolidations", timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _rfc3339_seconds(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def shown_log_messages(transcript: str) -> list[str]:
     """The messages of the log lines a transcript shows, without their time, process and logger prefix."""
     return [re.sub(r"^.* (WARNING|ERROR|INFO) [\w.]+: ", "", line) for line in transcript.splitlines() if line]
@@ -239,7 +249,10 @@ def test_the_migration_guide_takes_a_single_space_directory_to_explicit_tenant_s
         assert message in server_log, (message, server_log[-3000:])
     assert not any((root / name).exists() for name in SINGLE_SPACE_ENTRIES)
     assert (root / "default" / "wal").is_dir()
-    assert (root / LEFT_AT_ROOT).is_file() and not (root / "default" / LEFT_AT_ROOT).exists()  # as the guide says
+    assert (root / "default" / CONSOLIDATIONS).is_file()  # moved where a space keeps it, as the guide says
+    old_pass = json.loads((backup / CONSOLIDATIONS).read_bytes())["generated_at"]
+    served = api_consolidations(operator.server.url)["generated_at"]
+    assert served is not None and abs(_rfc3339_seconds(served) - old_pass) < 1, (served, old_pass)
     outputs = {command: operator.run_ok(command) for command in checks}
     assert re.search(rf"^memories:\s+{len(OLD_MEMORIES)}$", outputs["engram space show default"], flags=re.M)
     assert all(memory_id in outputs["engram memory list --space default"] for memory_id in OLD_MEMORIES)

@@ -192,6 +192,69 @@ def test_a_legacy_single_space_data_directory_is_served_as_the_default_space(mak
     assert not (root / "wal").exists() and (root / "default" / "wal").is_dir()
 
 
+def _write_with_two_snapshots(server: RunningServer, space: str, count: int = 9) -> set[str]:
+    """``count`` memories in thirds: two exports in between each snapshot the space, so the log both snapshots cover
+    is deleted and the first third lives only in the snapshots; the last third is the log tail."""
+    api = Api(server.url)
+    with Client(server.router, space=space) as client:
+        for i in range(count):
+            assert api.remember(space, f"fact {i} from before", id=f"m{i}").status_code == 201
+            if i in (count // 3 - 1, 2 * count // 3 - 1):
+                client.export_space(space)
+    return {f"m{i}" for i in range(count)}
+
+
+def test_a_legacy_directory_wrapped_under_another_default_space_keeps_every_memory(make_server, tmp_path):
+    root = tmp_path / "legacy"
+    old = make_server(root, workers=1)
+    expected = _write_with_two_snapshots(old, "default")
+    old.stop()
+    assert len(list((root / "default" / "hot").glob("snapshot-*"))) == 2
+    for entry in list((root / "default").iterdir()):  # the layout from before memory spaces
+        entry.rename(root / entry.name)
+    (root / "default").rmdir()
+    for name in ("registry.json", "registry.log"):
+        (root / name).unlink(missing_ok=True)
+
+    args = _config(tmp_path, '[memory_spaces]\ndefault_space = "tenant-zero"\n')
+    new = make_server(root, workers=1, extra_args=args)
+    api = Api(new.url)
+    assert {m["id"] for m in api.list("tenant-zero", limit=100)["memories"]} == expected
+    assert {m["id"] for m in api.get("/api/v1/memories", params={"limit": 100}).json()["memories"]} == expected
+    assert (root / "tenant-zero" / "hot").is_dir() and not (root / "default").exists()
+    assert "opened with losses" not in "".join(new.output)
+
+
+def test_an_offline_copy_keeps_every_memory_and_the_policy(make_server, tmp_path):
+    root = tmp_path / "data"
+    running = make_server(root, workers=1)
+    with Client(running.router) as client:
+        client.create_space("big", durability="interval", durability_interval_ms=250, max_memories=5000)
+        policy = client.get_space("big").policy
+    expected = _write_with_two_snapshots(running, "big")
+
+    def copy(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "engram", "space", "copy", *args, "--data-dir", str(root)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    refused = copy("big", "big-copy")
+    assert refused.returncode == 1 and "stop it first" in refused.stderr, refused.stderr
+    assert not (root / "big-copy").exists()
+    running.stop()
+    copied = copy("big", "big-copy")
+    assert copied.returncode == 0, copied.stderr
+    assert "copied space 'big' to 'big-copy'" in copied.stdout
+    assert copy("big", "big-copy").returncode == 1  # it exists now
+
+    running.start()
+    api = Api(running.url)
+    for space in ("big", "big-copy"):
+        assert {m["id"] for m in api.list(space, limit=100)["memories"]} == expected, space
+    with Client(running.router) as client:
+        assert client.get_space("big-copy").policy == policy
+    assert "opened with losses" not in "".join(running.output)
+
+
 def test_the_cli_exports_imports_and_migrates_the_default_space(make_server, tmp_path):
     running = make_server(workers=1)
     api = Api(running.url)
@@ -209,8 +272,14 @@ def test_the_cli_exports_imports_and_migrates_the_default_space(make_server, tmp
     assert imported.returncode == 0, imported.stderr
     assert api.list("copy")["total"] == 5
 
-    migrated = cli("memory", "migrate", "--from-default", "--to", "tenant-a")
-    assert migrated.returncode == 0, migrated.stderr
-    assert "moved 5 memories" in migrated.stdout
-    assert sorted(m["id"] for m in api.list("tenant-a")["memories"]) == [f"d{i}" for i in range(5)]
-    assert api.list("default")["total"] == 0
+    with Client(running.router) as client:
+        own = client.update_space("default", durability="interval", durability_interval_ms=300, max_rps=500.0)
+        assert own.policy != client.get_space("copy").policy  # the server's defaults: not what migrate must carry
+
+        migrated = cli("memory", "migrate", "--from-default", "--to", "tenant-a")
+        assert migrated.returncode == 0, migrated.stderr
+        assert "moved 5 memories" in migrated.stdout
+        assert sorted(m["id"] for m in api.list("tenant-a")["memories"]) == [f"d{i}" for i in range(5)]
+        assert api.list("default")["total"] == 0
+        assert client.get_space("tenant-a").policy == own.policy
+        assert client.get_space("default").policy == own.policy
