@@ -169,7 +169,7 @@ def loop(tmp_path) -> WorkerLoop:
 def synced(monkeypatch) -> list[str]:
     calls: list[str] = []
     real_sync = Space.sync
-    monkeypatch.setattr(Space, "sync", lambda self: (calls.append(self.space_id), real_sync(self))[1])
+    monkeypatch.setattr(Space, "sync", lambda self, **how: (calls.append(self.space_id), real_sync(self, **how))[1])
     return calls
 
 
