@@ -79,6 +79,9 @@ class Config(msgspec.Struct, kw_only=True):
     """Durability policy of a space created without one: "fsync", "interval" or "none" (docs/durability.md)."""
     max_metric_spaces: Annotated[int, msgspec.Meta(ge=1)] = 1000
     """Spaces with their own series in /metrics; the rest are folded into memory_space="_other"."""
+    metrics_dir: str = ""
+    """Where the processes' metrics files go (emptied at start, removed at stop). Empty: a directory in /dev/shm when
+    it has 256 MiB free, else <data_root>/.metrics; keep them off the data root's disk (docs/metrics.md)."""
     space_inflight_limit: Annotated[int, msgspec.Meta(ge=0)] = 4
     """Requests of one space queued at or handled by its worker at once; later ones wait in the router, in order,
     so a busy space cannot queue ahead of quiet spaces on the same worker (router/fair.py). 0: no limit."""

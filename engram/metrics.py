@@ -2,10 +2,11 @@
 
 Engram is many processes (gunicorn's API workers, the router, its workers), so the metrics use ``prometheus_client``
 in multiprocess mode: each process writes its values into memory-mapped files under ``PROMETHEUS_MULTIPROC_DIR``
-(``<data_root>/.metrics/``, emptied by the supervisor at every start) and ``GET /metrics`` merges all of them. The
-mode is chosen when ``prometheus_client`` is first imported, from that environment variable, so a process must have
-it in its environment from the start (the supervisor passes it to the router and gunicorn; the router's workers
-inherit it). Without it (unit tests, a process started by hand) the metrics count in-process and nothing is shared.
+(in ``/dev/shm`` or ``<data_root>/.metrics/``: ``metrics_dir_for``; emptied by the supervisor at every start) and
+``GET /metrics`` merges all of them. The mode is chosen when ``prometheus_client`` is first imported, from that
+environment variable, so a process must have it in its environment from the start (the supervisor passes it to the
+router and gunicorn; the router's workers inherit it). Without it (unit tests, a process started by hand) the
+metrics count in-process and nothing is shared.
 
 Per-space series carry the label ``memory_space``. Its value is bounded by the cardinality guard
 (router/metrics.py): the first ``max_metric_spaces`` spaces get their id, every later one ``OTHER_SPACE``. The router
@@ -15,6 +16,7 @@ metric and says how to read it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -23,7 +25,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_DIR = ".metrics"
-"""The per-server directory of the multiprocess files, under the data root."""
+"""The per-server directory of the multiprocess files under the data root, when there is no room in memory."""
+RUNTIME_DIR = Path("/dev/shm")
+RUNTIME_DIR_MIN_FREE = 256 * 1024 * 1024  # a full tmpfs would kill a process writing its mapped metrics (SIGBUS)
 SPACE_LABEL = "memory_space"
 OTHER_SPACE = "_other"
 """The ``memory_space`` value of every space past ``max_metric_spaces`` (and of requests to unknown spaces)."""
@@ -99,13 +103,44 @@ HTTP_REQUESTS = Counter(
 )
 
 
-def prepare_dir(data_root: str | Path) -> Path:
-    """Create ``<data_root>/.metrics/`` empty: a new server starts its counters from zero, and files of processes
-    from an earlier run never add to this one's figures. Only the supervisor calls it, holding the data root."""
-    path = Path(data_root) / METRICS_DIR
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+def metrics_dir_for(data_root: str | Path, configured: str = "") -> Path:
+    """Where one server's multiprocess files go: ``configured`` when set; else a directory of its own in memory
+    (``/dev/shm``) when that is a writable tmpfs with room to spare; else ``<data_root>/.metrics``.
+
+    Why not the data root by default: every metric update dirties a page of these memory-mapped files, and a file
+    on the data root's filesystem is written back to disk, uselessly, and with every batch's ``syncfs`` too
+    (workers/durability.py). With 1,000 spaces' series that made each sync write out pages of metrics: one worker
+    served 73-85% of its 1-space throughput, against 100% with the files in memory (bench/fairness.py)."""
+    if configured:
+        return Path(configured)
+    if _has_room(RUNTIME_DIR):
+        digest = hashlib.sha256(str(Path(data_root).resolve()).encode()).hexdigest()[:16]
+        return RUNTIME_DIR / f"engram-metrics-{os.getuid()}-{digest}"
+    return Path(data_root) / METRICS_DIR
+
+
+def _has_room(directory: Path) -> bool:
+    try:
+        stats = os.statvfs(directory)
+    except OSError:
+        return False
+    return os.access(directory, os.W_OK | os.X_OK) and stats.f_bavail * stats.f_frsize >= RUNTIME_DIR_MIN_FREE
+
+
+def prepare_dir(data_root: str | Path, configured: str = "") -> Path:
+    """Create the metrics directory (``metrics_dir_for``) empty: a new server starts its counters from zero, and
+    files of processes from an earlier run never add to this one's figures. Only the supervisor calls it, holding
+    the data root; it also removes ``<data_root>/.metrics`` left by a server that kept its files there."""
+    path = metrics_dir_for(data_root, configured)
+    for stale in {path, Path(data_root) / METRICS_DIR}:
+        shutil.rmtree(stale, ignore_errors=True)
+    path.mkdir(parents=True, mode=0o700)
     return path
+
+
+def remove_dir(path: str | Path) -> None:
+    """Remove a stopped server's metrics directory (in memory it would hold RAM until the next start)."""
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def drop_dead_live_gauges(path: str | Path) -> None:

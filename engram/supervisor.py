@@ -46,13 +46,13 @@ class Supervisor:
         self._stop = threading.Event()
         self._router: subprocess.Popen | None = None
         self._gunicorn: subprocess.Popen | None = None
-        self._metrics_dir = self._root / metrics.METRICS_DIR  # emptied by run(), once the data root is ours
+        self._metrics_dir = metrics.metrics_dir_for(self._root, config.metrics_dir)  # emptied by run()
 
     def run(self) -> int:
         signal.signal(signal.SIGINT, self._request_stop)
         signal.signal(signal.SIGTERM, self._request_stop)
         self._check_can_start()
-        self._metrics_dir = metrics.prepare_dir(self._root)
+        self._metrics_dir = metrics.prepare_dir(self._root, self.config.metrics_dir)
         try:
             self._router = self._start_router()
             self._gunicorn = self._start_gunicorn()
@@ -66,6 +66,7 @@ class Supervisor:
             self._watch_children()
         finally:
             self._stop_children()
+            metrics.remove_dir(self._metrics_dir)
             (self._root / PID_FILE).unlink(missing_ok=True)
         return 0
 

@@ -147,3 +147,14 @@ def test_a_worker_that_dies_is_counted_for_restart_alerts(make_server):
 
     wait_until(replaced, timeout_s=30, message="the killed worker's replacement ready")
     assert _value(_samples(api), "engram_process_exits_total", process="worker") == 1.0
+
+
+def test_the_metrics_files_live_in_the_configured_directory_and_go_with_the_server(make_server, tmp_path):
+    where = tmp_path / "metrics-files"
+    running = make_server(workers=WORKERS, extra_args=_config(tmp_path, f'[server]\nmetrics_dir = "{where}"\n'))
+    api = Api(running.url)
+    _remember(api, "placed-metrics", 1)
+    assert any(where.glob("*.db")) and not (running.data_dir / metrics.METRICS_DIR).exists()
+    assert _value(_samples(api), "engram_memories") == 1
+    running.stop()
+    assert not where.exists()  # removed at a clean stop: in memory it would hold RAM until the next start
