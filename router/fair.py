@@ -6,8 +6,10 @@ worker waits behind all of them, at every step (router, worker batch, reply). So
 ``space_inflight_limit`` (default 4) requests of one space be queued at or handled by its worker; the space's
 further requests wait here, in order, and go on as its earlier ones are answered. Every other space passes them.
 Measured on two cores (quiet spaces at 80 requests/s beside one space with 32 closed-loop REST clients): the quiet
-spaces' median went from 23 ms without the limit to 13.7 ms with it (4.6 ms alone). With 8 noisy clients the
-difference was within the noise of the shared machine: what is left there is the CPU the noisy space takes.
+spaces' median went from 23 ms without the limit to 13.7 ms with it (4.6 ms alone). With 8 noisy clients a limit
+of 4 changed little (quiet p99 2.2-2.7x its solo value; what is left is the CPU the noisy space takes), and a limit
+of 1 brought it to 1.6-2.0x but cut the busy space's own throughput by a third (450-480 against 670-710 requests/s),
+so 4 is the default and operators who favour quiet spaces can lower it.
 
 A busy space loses little by it: its requests still reach the worker back to back (the next one is sent as soon as
 one is answered) and batches still carry up to the limit of its writes under one fsync. The order of one space's
