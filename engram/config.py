@@ -58,7 +58,8 @@ class Config(msgspec.Struct, kw_only=True):
 
     # -- space lifecycle and storage (docs/storage.md) --
     max_spaces: Annotated[int, msgspec.Meta(ge=0)] = 100_000
-    """Spaces the registry holds (deleted ones excluded); creating one more answers 429 SPACE_LIMIT_REACHED. 0: none."""
+    """Spaces the registry holds (deleted ones excluded); creating one more answers 429 SPACE_LIMIT_REACHED. 0 allows
+    no new space at all (existing ones keep working): a way to freeze a deployment."""
     bootstrap_spaces: list[str] = []
     """Spaces created (if missing) when the server starts, before it reports ready."""
     idle_offload_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
