@@ -162,6 +162,11 @@ class Writers:
         with self._lock:
             return {space: set(ids) for space, ids in self.acked.items()}
 
+    def unacknowledged(self) -> int:
+        """Writes answered with anything but a 201 (or not answered at all)."""
+        with self._lock:
+            return sum(1 for o in self.outcomes if o.code != "OK")
+
     def since(self, start: float) -> list[Outcome]:
         with self._lock:
             return [o for o in self.outcomes if o.sent >= start]
@@ -339,7 +344,7 @@ def run_chaos(
         if faults_file is not None:
             cf.set_io_faults(faults_file, {})
     report.acknowledged = load.total()
-    report.unacknowledged = sum(1 for o in load.outcomes if o.code != "OK")
+    report.unacknowledged = load.unacknowledged()
     report.seconds = round(time.monotonic() - started, 1)
     return report
 

@@ -3,11 +3,12 @@ check that every acknowledged write is still there.
 
     python bench/crash_loop.py [--kills 50] [--spaces 20] [--writers 5] [--seed 1] [--out bench/results/crash_loop.json]
 
-Writers send REST remembers with unique ids, round-robin over their spaces, and record each 201. A write that got
-anything else (a 503 while its worker died) is not acknowledged and may or may not be stored. After each kill the
-loop waits until the replacement worker serves, then lists every space and compares: an acknowledged id that is
-missing is a lost write, the one thing that must never happen (DESIGN §5). tests/live/test_crash_loop.py runs a few
-kills of the same loop; this script runs the full 50 and prints the recovery times.
+Writers (bench/chaos.py's) send REST remembers with unique ids, round-robin over their spaces, and record each
+201. A write that got anything else (a 503 while its worker died) is not acknowledged and may or may not be
+stored. After each kill the loop waits until the replacement worker serves, then lists every space and compares: an
+acknowledged id that is missing is a lost write, the one thing that must never happen (DESIGN §5).
+tests/live/test_crash_loop.py runs a few kills of the same loop; this script runs the full 50 and prints the
+recovery times.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import signal
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +29,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.chaos import Writers, stored  # noqa: E402
 from engram.testing import RunningServer, wait_until  # noqa: E402
 
 RECOVERY_TIMEOUT_S = 60.0
-LIST_PAGE = 1000
 
 
 @dataclass
@@ -57,84 +57,15 @@ class CrashReport:
         }
 
 
-class _Writers:
-    """Threads writing unique ids to their spaces; ``acked`` holds what got a 201."""
-
-    def __init__(self, url: str, spaces: list[str], writers: int) -> None:
-        self.url = url
-        self.acked: dict[str, set[str]] = {space: set() for space in spaces}
-        self.errors = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._write, args=(number, spaces[number::writers]), daemon=True)
-            for number in range(writers)
-        ]
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(len(ids) for ids in self.acked.values())
-
-    def snapshot(self) -> dict[str, set[str]]:
-        with self._lock:
-            return {space: set(ids) for space, ids in self.acked.items()}
-
-    def _write(self, number: int, spaces: list[str]) -> None:
-        session = requests.Session()
-        sequence = 0
-        while not self._stop.is_set():
-            sequence += 1
-            space = spaces[sequence % len(spaces)]
-            memory_id = f"w{number}-{sequence}"
-            try:
-                response = session.post(
-                    f"{self.url}/api/v1/spaces/{space}/memories",
-                    json={"id": memory_id, "content": f"{space} write {memory_id}"},
-                    timeout=30,
-                )
-                ok = response.status_code == 201
-            except requests.RequestException:
-                ok = False
-            with self._lock:
-                if ok:
-                    self.acked[space].add(memory_id)
-                else:
-                    self.errors += 1
-
-
 def _workers(url: str) -> list[dict]:
     return requests.get(f"{url}/health", timeout=10).json()["workers"]
-
-
-def _stored_ids(url: str, space: str) -> set[str]:
-    ids: set[str] = set()
-    offset = 0
-    while True:
-        response = requests.get(
-            f"{url}/api/v1/spaces/{space}/memories", params={"offset": offset, "limit": LIST_PAGE}, timeout=30
-        )
-        response.raise_for_status()
-        page = response.json()["memories"]
-        ids.update(m["id"] for m in page)
-        if len(page) < LIST_PAGE:
-            return ids
-        offset += LIST_PAGE
 
 
 def run_crash_loop(url: str, kills: int, spaces: int = 20, writers: int = 5, seed: int = 1) -> CrashReport:
     """Run the loop against the server at ``url`` (its workers are killed; the server must restart them)."""
     rng = random.Random(seed)
     names = [f"crash-{i:02d}" for i in range(spaces)]
-    load = _Writers(url, names, writers)
+    load = Writers(url, names, writers)
     report = CrashReport(kills, spaces, 0)
     load.start()
     try:
@@ -153,12 +84,12 @@ def run_crash_loop(url: str, kills: int, spaces: int = 20, writers: int = 5, see
             report.recovery_s.append(time.monotonic() - killed_at)
             acked = load.snapshot()  # taken after the recovery: everything in it was acknowledged before now
             for space, ids in acked.items():
-                missing = ids - _stored_ids(url, space)
+                missing = ids - {memory["id"] for memory in stored(url, space)}
                 report.lost += [f"{space}/{memory_id}" for memory_id in sorted(missing)]
     finally:
         load.stop()
     report.acknowledged = load.total()
-    report.unacknowledged = load.errors
+    report.unacknowledged = load.unacknowledged()
     return report
 
 
