@@ -44,12 +44,12 @@ class BatchSync:
     def sync(self, spaces: Mapping[str, Space]) -> dict[str, OSError]:
         """Make every given space's changes durable; returns the spaces that could not be, with their error."""
         dirty = {space_id: space for space_id, space in spaces.items() if space.dirty}
-        shared = [space_id for space_id, space in dirty.items() if space.log_device == self._device]
-        whole = len(shared) >= 2 and self._sync_filesystem()
+        on_root = {space_id for space_id, space in dirty.items() if space.log_device == self._device}
+        whole = len(on_root) >= 2 and self._sync_filesystem()
         failed: dict[str, OSError] = {}
         for space_id, space in dirty.items():
             try:
-                space.sync(filesystem_synced=whole and space.log_device == self._device)
+                space.sync(filesystem_synced=whole and space_id in on_root)
             except OSError as exc:
                 failed[space_id] = exc
         return failed
