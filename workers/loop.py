@@ -19,7 +19,6 @@ it finishes and is thrown away (workers/compaction.py matches finished jobs to t
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import math
 import os
@@ -38,11 +37,13 @@ from engram.config import Config
 from engram.errors import EngramError, ErrorCode
 from engram.events import EventsSince
 from workers import archive, quotas, status, tiers
+from workers.background_snapshot import BackgroundSnapshots
 from workers.compaction import Compactor
 from workers.durability import BatchSync
 from workers.event_log import EventLog, Pending, events_of
 from workers.layout import store_policy
 from workers.metrics import WorkerMetrics
+from workers.parent_death import die_with_parent
 from workers.residency import Residency, ResidencyLimits
 from workers.space import Space
 
@@ -57,7 +58,6 @@ OFFLOAD_SNAPSHOT_MIN_BYTES = 256 * 1024
 """An offloaded (or closing) space is snapshotted first when its log tail since the last snapshot is at least this:
 its next open then loads the snapshot instead of replaying the tail. Smaller tails replay faster than a snapshot is
 written."""
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -95,6 +95,7 @@ class WorkerLoop:
         self._next_demote_check = 0.0
         self._metrics = WorkerMetrics()
         self._batch_sync = BatchSync(self._root)
+        self._background = BackgroundSnapshots()
 
     def run(self) -> None:
         parent = os.getppid()
@@ -168,9 +169,14 @@ class WorkerLoop:
         """Snapshot spaces whose log tail grew past ``snapshot_wal_bytes`` (restart time then depends on the tail,
         not on history), offload idle and least recently used spaces (workers/residency.py), and, about once a
         minute, move the index files of long-offloaded spaces to colder tiers."""
+        self._background.reap()
         for space_id, space in list(self._spaces.items()):
-            if self._snapshot_wal_bytes and space.wal_bytes_since_snapshot >= self._snapshot_wal_bytes:
-                self._snapshot(space_id, space)
+            if (
+                self._snapshot_wal_bytes
+                and space.wal_bytes_since_snapshot >= self._snapshot_wal_bytes
+                and self._background.may_start(space_id, now)
+            ):
+                self._snapshot_in_background(space_id, space)
         for space_id in self._residency.to_offload(now):
             self._offload(space_id)
         if now >= self._next_demote_check:
@@ -183,7 +189,17 @@ class WorkerLoop:
                     log.exception("moving the index files of space %s to %s failed; kept where they are", space_id,
                                   tier)  # fmt: skip
 
+    def _snapshot_in_background(self, space_id: str, space: Space) -> None:
+        """Snapshot a space in a forked child while the loop serves on (workers/background_snapshot.py)."""
+        try:
+            self._background.start(space_id, space)
+        except OSError:
+            log.exception("cannot cut the log of space %s for a snapshot; it will be reloaded from disk", space_id)
+            self._drop(space_id)
+
     def _snapshot(self, space_id: str, space: Space) -> bool:
+        """Snapshot a space now, in the loop: for a space about to close. Waits for its background snapshot."""
+        self._background.wait(space_id)
         try:
             space.snapshot()
             return True
@@ -335,6 +351,7 @@ class WorkerLoop:
         self._keep_policy(space_id, placement.policy)
         match request:
             case p.ExportSpace():
+                self._background.wait(space_id)
                 space.snapshot()  # the archive then holds a snapshot and an empty (or short) log tail
                 return p.ExportedSpace(
                     archive.pack(self._root / space_id, space_id, space.dim, space.count, now), space.count
@@ -422,6 +439,7 @@ class WorkerLoop:
         self._drop(space_id)
         self._residency.forget(space_id)
         self._metrics.forget(space_id)
+        self._background.forget(space_id)
         try:
             moved = trash.move_to_trash(self._root, space_id)
         except OSError as exc:
@@ -465,6 +483,7 @@ class WorkerLoop:
         self._unsynced.pop(space_id, None)
         self._policies.pop(space_id, None)
         self._stored_policies.pop(space_id, None)
+        self._background.wait(space_id)  # its child writes into the directory a reopen would read or sweep
         space = self._spaces.pop(space_id, None)
         if space is None:
             return
@@ -475,6 +494,7 @@ class WorkerLoop:
 
     def _close_all(self) -> None:
         """On a clean stop: snapshot the spaces with a long log tail (so the next start loads them fast), close all."""
+        self._background.wait_all()
         for space_id, space in self._spaces.items():
             if space.wal_bytes_since_snapshot >= OFFLOAD_SNAPSHOT_MIN_BYTES:
                 self._snapshot(space_id, space)
@@ -515,8 +535,5 @@ def _error_info(error: EngramError) -> p.ErrorInfo:
 
 def _die_with_parent() -> None:
     """Ask Linux to SIGTERM this worker when the router dies, so no orphan keeps a space open."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
+    if not die_with_parent(signal.SIGTERM):
         log.warning("prctl(PR_SET_PDEATHSIG) unavailable; an orphaned worker exits at its next parent check")

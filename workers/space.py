@@ -61,6 +61,14 @@ PRESSURE_CAPACITY_MEMORIES = 100_000
 """The original Engram's per-space ``max_memories``: activation falls as a space fills up towards it."""
 
 
+class SnapshotCut(NamedTuple):
+    """Where a snapshot cuts a space's log (``Space.begin_snapshot``)."""
+
+    generation: int  # the snapshot generation it will be written as
+    wal_cut: int  # the last log segment it covers
+    appended_bytes: int  # the log writer's count of appended bytes at the cut
+
+
 class _Put(NamedTuple):
     """A validated memory, ready to be logged and applied."""
 
@@ -138,22 +146,47 @@ class Space:
         """Write the space's state as a new snapshot generation and delete what it makes redundant: snapshots
         older than the two newest, and log segments both of those cover (workers/snapshot.py). Everything
         appended so far is made durable first. Skipped when nothing was logged since the last snapshot. Takes
-        about 0.7 s per 100k memories of dim 128 (docs/storage.md). On OSError treat the space like after a
-        failed ``sync``: close it and let the next request reopen it from disk (nothing acknowledged is lost)."""
+        about 0.7 s per 100k memories of dim 128 (docs/storage.md), so the worker's loop takes it in a forked child
+        instead (workers/background_snapshot.py); this one is for when the space is about to close or be exported.
+        On OSError treat the space like after a failed ``sync``: close it and let the next request reopen it from
+        disk (nothing acknowledged is lost)."""
+        cut = self.begin_snapshot()
+        if cut is None:
+            return snapshots.SnapshotReport(None, 0, self.count, 0, [], 0.0)
+        report = self.write_snapshot(cut)
+        self.snapshot_written(cut)
+        return report
+
+    def begin_snapshot(self) -> SnapshotCut | None:
+        """Cut the log for a snapshot: everything appended so far is made durable and later appends go to a new
+        segment. The state at this moment is what ``write_snapshot`` must save, so call that before anything else
+        changes the space (or in a child forked right now, whose memory stays as it is). None: nothing was logged
+        since the last snapshot."""
+        hot = self.directory / "hot"
+        if self.wal_bytes_since_snapshot == 0 and snapshots.generations(hot):
+            return None
+        wal_cut = self._wal.roll()
+        return SnapshotCut(snapshots.next_generation(hot), wal_cut, self._wal.appended_bytes)
+
+    def write_snapshot(self, cut: SnapshotCut) -> snapshots.SnapshotReport:
+        """Write the state as of ``cut`` as its snapshot generation, then delete the snapshots and log segments it
+        makes redundant. Touches only files: a forked child can run it (workers/background_snapshot.py)."""
         started = time.monotonic()
         hot, wal_dir = self.directory / "hot", self.directory / "wal"
-        if self.wal_bytes_since_snapshot == 0 and snapshots.generations(hot):
-            return snapshots.SnapshotReport(None, 0, self.count, 0, [], 0.0)
-        cut = self._wal.roll()
-        appended = self._wal.appended_bytes
         taken = snapshots.capture(self._columns, self._traits, self._lexicon, self._stored_bytes)
-        written = snapshots.write(hot, snapshots.next_generation(hot), self.space_id, cut, taken)
-        self._appended_at_snapshot, self._wal_base_bytes = appended, 0
+        written = snapshots.write(hot, cut.generation, self.space_id, cut.wal_cut, taken)
         removed = remove_through(wal_dir, snapshots.prune(hot))
         elapsed = time.monotonic() - started
         log.info("space %s: snapshot %d of %d memories (%d bytes, log <= %d) in %.3f s; %d log segment(s) deleted",
-                 self.space_id, written.generation, self.count, written.bytes, cut, elapsed, len(removed))  # fmt: skip
-        return snapshots.SnapshotReport(written.generation, cut, self.count, written.bytes, removed, elapsed)
+                 self.space_id, written.generation, len(taken.state.ids), written.bytes, cut.wal_cut, elapsed,
+                 len(removed))  # fmt: skip
+        return snapshots.SnapshotReport(
+            written.generation, cut.wal_cut, len(taken.state.ids), written.bytes, removed, elapsed
+        )
+
+    def snapshot_written(self, cut: SnapshotCut) -> None:
+        """The snapshot of ``cut`` is on disk: the log tail to replay on the next open starts at its cut."""
+        self._appended_at_snapshot, self._wal_base_bytes = cut.appended_bytes, 0
 
     @property
     def wal_bytes_since_snapshot(self) -> int:
