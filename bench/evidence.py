@@ -26,7 +26,18 @@ BENCH = Path(__file__).resolve().parent
 
 FULL = {
     "load": ["--spaces", "100", "--seconds", "15", "--concurrency", "4"],
-    "fairness": ["--counts", "1,10,100,1000", "--seconds", "8", "--rounds", "2", "--concurrency", "4"],
+    "fairness": [
+        "--counts",
+        "1,10,100,1000",
+        "--seconds",
+        "6",
+        "--rounds",
+        "4",
+        "--concurrency",
+        "4",
+        "--noisy-rounds",
+        "3",
+    ],
     "crash_loop": ["--kills", "100", "--spaces", "20", "--writers", "4"],
     "cold_start": ["--big-spaces", "2", "--big-memories", "20000", "--small-spaces", "1000", "--probes", "20"],
 }
@@ -47,6 +58,8 @@ SMOKE = {
         "10",
         "--noisy-concurrency",
         "2",
+        "--noisy-rounds",
+        "1",
     ],
     "crash_loop": ["--kills", "2", "--spaces", "4", "--writers", "2"],
     # Only the small case: each case starts a server twice, and the smoke run must stay well under a minute.

@@ -61,6 +61,7 @@ class LoadSpec:
     per_space_limit: int = 1000
     progress: bool = True
     name: str = "load"
+    keep_latencies: bool = False  # put every success's latency (ms) in the result, for pooling runs (fairness.py)
 
     def check(self) -> tuple[Mix, list[str]]:
         """The parsed mix and the space names; ValueError (before any server is started) when a setting is wrong."""
@@ -122,6 +123,8 @@ def run_load(spec: LoadSpec, target: Target) -> dict:
                 seconds, missed = run_open_loop(spec.rate, spec.concurrency, spec.seconds, timed_for)
     result = summarise(recorders, names, seconds, spec.per_space_limit)
     config = {**asdict(spec), "mix": str(mix), "mode": "closed" if spec.rate is None else "open"}
+    if spec.keep_latencies:
+        result["latencies_ms"] = [x for recorder in recorders for x in recorder.latencies_ms]
     return {"name": spec.name, "config": config, "warmup_errors": warmup_errors, "missed": missed, **result}
 
 

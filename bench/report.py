@@ -158,10 +158,15 @@ def _noisy(results: dict) -> str:
             for k, p in phases.items()
         ],
     )
+    pooled = noisy["pooled"]
     note = (
         f"<p>{noisy['quiet_spaces']} quiet spaces at {noisy['quiet_rate_per_space']:g} requests/s each (open "
-        f"loop); the noisy space ran {noisy['noisy']['throughput_per_s']:.0f} remembers/s with "
-        f"{noisy['noisy_concurrency']} clients. Ratio {noisy['p99_ratio']} (with / mean solo p99).</p>"
+        f"loop), alone and beside a noisy space in turn ({noisy['rounds']} noisy phases, each between two solo "
+        f"phases); the noisy space ran {noisy['noisy']['throughput_per_s']:.0f} remembers/s with "
+        f"{noisy['noisy_concurrency']} clients. Quiet p99 of all solo phases' {pooled['solo']['count']} requests: "
+        f"{pooled['solo']['p99_ms']} ms; of all noisy phases' {pooled['with_noisy']['count']}: "
+        f"{pooled['with_noisy']['p99_ms']} ms. Ratio {noisy['p99_ratio']} (each round on its own: "
+        f"{', '.join(str(r) for r in noisy['round_ratios'])}).</p>"
     )
     return note + _plots(bars) + table
 

@@ -49,8 +49,14 @@ def test_fairness_result_has_a_row_per_space_count_and_both_ratios(smoke_results
     assert set(rows) == {"1", "10"}
     assert rows["1"]["ratio_to_1"] == 1.0 and rows["10"]["throughput_per_s"] > 0
     noisy = fairness["noisy_neighbour"]
-    assert set(noisy["phases"]) == {"solo_before", "with_noisy", "solo_after"}
-    assert noisy["p99_ratio"] > 0 and noisy["noisy"]["throughput_per_s"] > 0
+    rounds = noisy["rounds"]
+    assert set(noisy["phases"]) == {f"solo_{n}" for n in range(1, rounds + 2)} | {
+        f"with_noisy_{n}" for n in range(1, rounds + 1)
+    }
+    pooled = noisy["pooled"]
+    assert pooled["solo"]["count"] == sum(noisy["phases"][f"solo_{n}"]["ok"] for n in range(1, rounds + 2))
+    assert noisy["p99_ratio"] == round(pooled["with_noisy"]["p99_ms"] / pooled["solo"]["p99_ms"], 3) > 0
+    assert len(noisy["round_ratios"]) == rounds and noisy["noisy"]["throughput_per_s"] > 0
 
 
 def test_crash_loop_and_cold_start_results_are_not_empty(smoke_results):
