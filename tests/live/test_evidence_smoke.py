@@ -4,6 +4,7 @@ shows their figures, so the harness cannot rot unnoticed between full runs."""
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,8 @@ def test_fairness_result_has_a_row_per_space_count_and_both_ratios(smoke_results
     rows = fairness["overhead"]["space_counts"]
     assert set(rows) == {"1", "10"}
     assert rows["1"]["ratio_to_1"] == 1.0 and rows["10"]["throughput_per_s"] > 0
+    assert len(rows["10"]["round_ratios"]) == fairness["overhead"]["rounds"]
+    assert rows["10"]["ratio_to_1"] == round(statistics.median(rows["10"]["round_ratios"]), 4)
     noisy = fairness["noisy_neighbour"]
     rounds = noisy["rounds"]
     assert set(noisy["phases"]) == {f"solo_{n}" for n in range(1, rounds + 2)} | {
