@@ -151,6 +151,33 @@ class _InFlight:
     job: PendingJob
 
 
+class _NothingDue(NamedTuple):
+    """A space as it was when ``plan`` found nothing to build, to tell cheaply whether that can have changed."""
+
+    space: int  # id() of the Space object: a reloaded space is planned afresh
+    segments: int
+    rows: int
+    dead_rows: int
+    buffered: int
+
+    @classmethod
+    def of(cls, space: Space) -> _NothingDue:
+        columns = space.index.columns
+        return cls(id(space), space.index.segment_count, columns.rows, columns.rows - columns.live_count,
+                   space.index.buffer_count())  # fmt: skip
+
+    def still_nothing_due(self, space: Space, seal_rows: int) -> bool:
+        """True when only new live rows were added since, too few to fill a seal: then ``plan`` would still find
+        nothing (no segment lost rows, so none is to dissolve or rebuild, and no merge can have become due)."""
+        columns = space.index.columns
+        return (
+            id(space) == self.space
+            and space.index.segment_count == self.segments
+            and columns.rows - columns.live_count == self.dead_rows
+            and self.buffered + (columns.rows - self.rows) < max(seal_rows, MIN_SEGMENT_ROWS)
+        )
+
+
 class Compactor:
     """The worker's client of the index builder. ``tick`` is called by the worker loop between batches."""
 
@@ -163,7 +190,7 @@ class Compactor:
         self._in_flight: dict[int, _InFlight] = {}
         self._busy: set[str] = set()
         self._retry_at: dict[str, float] = {}
-        self._planned: dict[str, tuple[int, ...]] = {}  # what each space looked like when nothing was due
+        self._idle: dict[str, _NothingDue] = {}  # what each space looked like when nothing was due
         self._next_job_id = 1
         self._next_check = 0.0
 
@@ -172,9 +199,11 @@ class Compactor:
         self._monitor.close()
         self.socket.close()
 
-    def tick(self, spaces: dict[str, Space]) -> None:
-        """Install what the builder finished, then (at most every ``CHECK_INTERVAL_S``) send what is due."""
-        self._receive(spaces)
+    def tick(self, spaces: dict[str, Space], readable: bool = True) -> None:
+        """Install what the builder finished (``readable``: the loop's poll saw a reply waiting; reading when none
+        is costs an exception per loop pass), then (at most every ``CHECK_INTERVAL_S``) send what is due."""
+        if readable:
+            self._receive(spaces)
         now = time.monotonic()
         if now < self._next_check:
             return
@@ -185,14 +214,13 @@ class Compactor:
                 self._submit(space_id, space)
 
     def _submit(self, space_id: str, space: Space) -> None:
-        columns = space.index.columns
-        state = (id(space), columns.rows, columns.live_count, space.index.segment_count)
-        if self._planned.get(space_id) == state:
-            return  # unchanged since the policy last wanted nothing: skip it (a worker may hold many spaces)
+        idle = self._idle.get(space_id)
+        if idle is not None and idle.still_nothing_due(space, self._seal_rows):
+            return  # a worker may hold thousands of spaces: most checks must not plan
         try:
             chosen = plan(space.index, self._seal_rows)
             if chosen is None:
-                self._planned[space_id] = (id(space), columns.rows, columns.live_count, space.index.segment_count)
+                self._idle[space_id] = _NothingDue.of(space)
                 return
             job, message = prepare(space.index, chosen, self._next_job_id)
         except Exception:  # noqa: BLE001 - compaction must never take the worker (and its other spaces) down

@@ -118,9 +118,9 @@ class WorkerLoop:
         try:
             while not self._stopping:
                 self._run_scheduled_work()
-                if compactor is not None:
-                    compactor.tick(self._spaces)
                 ready = dict(poller.poll(self._poll_timeout_ms()))
+                if compactor is not None:
+                    compactor.tick(self._spaces, readable=compactor.socket in ready)
                 self._sync_due()
                 self._metrics.wal_lag(self._unsynced, self._policies, time.monotonic())
                 if socket not in ready:

@@ -6,6 +6,7 @@ The builder here is a thread running the real ``execute`` with the exact stand-i
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engram.testing import free_port, wait_until
 from tests.unit.test_index import DIM, NOW, SEAL_ROWS, ExactIndex, assert_exact, compact, remember
 from workers.builder import DONE_DECODER, JOB_DECODER, JOB_ENCODER, BuildJob, execute
-from workers.compaction import Compactor, plan, prepare
+from workers.compaction import Compactor, _NothingDue, plan, prepare
 from workers.segments import segment_files
 from workers.space import Space
 
@@ -203,3 +206,49 @@ def test_a_job_reply_round_trips_through_the_wire_format(tmp_path: Path, space: 
     assert JOB_DECODER.decode(JOB_ENCODER.encode(message)) == message
     done = DONE_DECODER.decode(JOB_ENCODER.encode(execute(message, ExactIndex)))
     assert (done.job_id, done.name, done.ok, done.rows) == (3, job.name, True, SEAL_ROWS)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("remember"), st.integers(1, 60)),
+            st.tuples(st.just("delete"), st.integers(0, 400)),
+            st.tuples(st.just("compact"), st.just(0)),
+        ),
+        max_size=25,
+    )
+)
+def test_a_space_the_compactor_skips_is_one_plan_would_find_nothing_to_build(tmp_path: Path, steps) -> None:
+    """The compactor plans only spaces whose state may have changed what is due (a worker holds thousands); the
+    skip must never hide a due seal, merge, rebuild or dissolution."""
+    with tempfile.TemporaryDirectory(dir=tmp_path) as scratch:
+        space, _ = Space.open(Path(scratch), "alpha", DIM, NOW)
+        written = 0
+        idle = _NothingDue.of(space) if plan(space.index, SEAL_ROWS) is None else None
+        for step, argument in steps:
+            if step == "remember":
+                remember(space, written, argument, seed=written)
+                written += argument
+            elif step == "delete" and argument < written:
+                space.delete(f"m{argument}", NOW)
+            elif step == "compact":
+                compact(space)
+            if idle is not None and idle.still_nothing_due(space, SEAL_ROWS):
+                assert plan(space.index, SEAL_ROWS) is None
+            else:
+                idle = _NothingDue.of(space) if plan(space.index, SEAL_ROWS) is None else None
+        space.close()
+
+
+def test_a_skipped_space_is_planned_again_once_rows_die_or_the_buffer_fills(space: Space) -> None:
+    remember(space, 0, SEAL_ROWS - 10, seed=1)
+    idle = _NothingDue.of(space)
+    remember(space, SEAL_ROWS - 10, 9, seed=2)
+    assert idle.still_nothing_due(space, SEAL_ROWS)  # one row short of a seal
+    remember(space, SEAL_ROWS - 1, 1, seed=3)
+    assert not idle.still_nothing_due(space, SEAL_ROWS) and plan(space.index, SEAL_ROWS) is not None
+    compact(space)
+    idle = _NothingDue.of(space)
+    space.delete("m0", NOW)
+    assert not idle.still_nothing_due(space, SEAL_ROWS)  # a segment lost a row: it may be due for a rebuild
