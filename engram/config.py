@@ -71,7 +71,13 @@ class Config(msgspec.Struct, kw_only=True):
     every request (measured: 1,000 active spaces at a cap of 256 ran at 60% of one space's throughput, at 2,000
     at 101%)."""
     snapshot_wal_bytes: Annotated[int, msgspec.Meta(ge=0)] = 16 * 1024 * 1024
-    """Log bytes written since a space's last snapshot that make its worker write a new one and truncate the log."""
+    """Log bytes written since a space's last snapshot that make its worker write a new one and truncate the log
+    (0: no periodic snapshots). A big space also waits for ``snapshot_growth_ratio``."""
+    snapshot_growth_ratio: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    """A space's log tail must also reach this share of the space's stored bytes before its next snapshot. Each
+    snapshot rewrites the whole space, so with ``snapshot_wal_bytes`` alone a 3 GB space would be rewritten every
+    16 MiB of writes. At 0.5 snapshots write at most about 2 bytes per byte logged, and the tail a restart replays
+    stays under half the space's size. 0: ``snapshot_wal_bytes`` alone."""
     warm_after_s: Annotated[float, msgspec.Meta(gt=0)] = 86_400.0
     """An offloaded space idle this long has its index segments moved from hot/ to warm/."""
     cold_after_s: Annotated[float, msgspec.Meta(gt=0)] = 7 * 86_400.0

@@ -45,6 +45,13 @@ CHILD_NICENESS = 10
 the worker dies meanwhile."""
 
 
+def snapshot_due(tail_bytes: int, stored_bytes: int, wal_bytes: int, growth_ratio: float) -> bool:
+    """Whether a space whose log grew ``tail_bytes`` since its last snapshot is due for a new one: past
+    ``snapshot_wal_bytes`` (``wal_bytes``; 0 turns periodic snapshots off) and past ``snapshot_growth_ratio`` of its
+    ``stored_bytes``, so a snapshot, which rewrites the whole space, costs a bounded share of what was logged."""
+    return wal_bytes > 0 and tail_bytes >= max(wal_bytes, growth_ratio * stored_bytes)
+
+
 @dataclass
 class _Child:
     pid: int

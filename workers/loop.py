@@ -37,7 +37,7 @@ from engram.config import Config
 from engram.errors import EngramError, ErrorCode
 from engram.events import EventsSince
 from workers import archive, quotas, status, tiers
-from workers.background_snapshot import BackgroundSnapshots
+from workers.background_snapshot import BackgroundSnapshots, snapshot_due
 from workers.compaction import Compactor
 from workers.durability import BatchSync
 from workers.event_log import EventLog, Pending, events_of
@@ -89,6 +89,7 @@ class WorkerLoop:
         self._unsynced: dict[str, float] = {}  # "interval" spaces written since their last fsync: fsync deadline
         self._undeletable: dict[str, str] = {}  # spaces whose delete could not move their directory: why
         self._snapshot_wal_bytes = config.snapshot_wal_bytes
+        self._snapshot_growth_ratio = config.snapshot_growth_ratio
         self._residency = Residency(
             ResidencyLimits(config.idle_offload_s, config.max_resident_spaces, config.warm_after_s, config.cold_after_s)
         )
@@ -166,16 +167,16 @@ class WorkerLoop:
                 log.exception("scheduled consolidation of space %s failed", space_id)
 
     def _keep_storage(self, now: float) -> None:
-        """Snapshot spaces whose log tail grew past ``snapshot_wal_bytes`` (restart time then depends on the tail,
-        not on history), offload idle and least recently used spaces (workers/residency.py), and, about once a
-        minute, move the index files of long-offloaded spaces to colder tiers."""
+        """Snapshot spaces whose log tail grew past ``snapshot_wal_bytes`` and ``snapshot_growth_ratio`` of their
+        size (restart time then depends on the tail, not on history), offload idle and least recently used spaces
+        (workers/residency.py), and, about once a minute, move the index files of long-offloaded spaces to colder
+        tiers."""
         self._background.reap()
         for space_id, space in list(self._spaces.items()):
-            if (
-                self._snapshot_wal_bytes
-                and space.wal_bytes_since_snapshot >= self._snapshot_wal_bytes
-                and self._background.may_start(space_id, now)
-            ):
+            tail, size = space.wal_bytes_since_snapshot, space.stored_bytes
+            if snapshot_due(
+                tail, size, self._snapshot_wal_bytes, self._snapshot_growth_ratio
+            ) and self._background.may_start(space_id, now):
                 self._snapshot_in_background(space_id, space)
         for space_id in self._residency.to_offload(now):
             self._offload(space_id)

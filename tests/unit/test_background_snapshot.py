@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engram.protocol import MemoryIn
 from workers import background_snapshot, snapshot
@@ -137,3 +139,28 @@ def test_a_killed_child_is_reported_as_failed_and_leaves_no_snapshot(tmp_path, m
     assert not snapshots.may_start("alpha", time.monotonic())
     assert space.wal_bytes_since_snapshot > 0
     space.close()
+
+
+@given(
+    tail=st.integers(0, 10**10),
+    size=st.integers(0, 10**10),
+    wal_bytes=st.integers(0, 10**8),
+    ratio=st.floats(0, 4, allow_nan=False),
+)
+def test_a_snapshot_is_due_past_both_the_fixed_threshold_and_the_share_of_the_space(tail, size, wal_bytes, ratio):
+    due = background_snapshot.snapshot_due(tail, size, wal_bytes, ratio)
+    if wal_bytes == 0:
+        assert not due  # periodic snapshots are off
+    elif tail < wal_bytes or tail < ratio * size:
+        assert not due
+    else:
+        assert due
+        assert tail * 1.0 >= ratio * size  # what is rewritten is at most 1/ratio of what was logged since
+
+
+def test_a_big_space_waits_for_its_share_and_a_small_one_for_the_fixed_threshold():
+    mib = 1 << 20
+    assert background_snapshot.snapshot_due(16 * mib, 1 * mib, 16 * mib, 0.5)
+    assert not background_snapshot.snapshot_due(16 * mib, 3000 * mib, 16 * mib, 0.5)
+    assert background_snapshot.snapshot_due(1500 * mib, 3000 * mib, 16 * mib, 0.5)
+    assert background_snapshot.snapshot_due(16 * mib, 3000 * mib, 16 * mib, 0.0)
