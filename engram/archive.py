@@ -14,9 +14,11 @@ import tarfile
 import msgspec
 
 from engram.errors import EngramError, ErrorCode
+from engram.protocol import SpacePolicy
 
 ARCHIVE_FORMAT = 1
 MANIFEST = "manifest.json"
+SPACE_SETTINGS = "space.json"
 ARCHIVE_CONTENT_TYPE = "application/x-tar"
 MAX_ARCHIVE_BYTES = 2 * 1024**3
 """Archives travel as one message (REST body or native frame); past this, export per space is the wrong tool."""
@@ -51,6 +53,28 @@ def read_manifest(archive: bytes) -> Manifest:
             return _decode_manifest(tar.extractfile(member).read())
     except (tarfile.TarError, EOFError) as exc:
         raise invalid_archive(f"it is cut short or damaged ({exc})") from exc
+
+
+class ArchivedSpace(msgspec.Struct):
+    """What an archive's ``space.json`` says of the space beyond its data: when it was created and its policy."""
+
+    created_at: float
+    policy: SpacePolicy = SpacePolicy()
+
+
+def read_archived_space(archive: bytes) -> ArchivedSpace | None:
+    """The exported space's creation time and policy, so an import keeps them (the registry is their authority, and
+    it would otherwise give the new space the server's defaults and the import's time). None when the archive has
+    no readable ``space.json``: the worker then refuses the archive anyway, saying why."""
+    try:
+        with open_tar(archive) as tar:
+            for member in tar:
+                if member.name == SPACE_SETTINGS and member.isfile():
+                    raw = tar.extractfile(member)
+                    return msgspec.json.decode(raw.read(), type=ArchivedSpace) if raw is not None else None
+    except (EngramError, tarfile.TarError, msgspec.DecodeError, OSError):
+        return None
+    return None
 
 
 def open_tar(archive: bytes) -> tarfile.TarFile:

@@ -4,8 +4,9 @@ An export is the space's snapshot and log tail in a tar with a checksummed manif
 is verified whole by the server before anything is created. ``memory migrate --from-default --to NEW`` is the
 split of a legacy single-tenant deployment: the default space's memories move into NEW (export, import, verify the
 count), then the default space is emptied (deleted and created again, same dimension) unless ``--keep-source``.
-Both spaces keep the default space's policy: an import cannot carry one (the registry gives an imported space the
-server's defaults), so migrate sets it on NEW with ``update_space``, and creates ``default`` again with its own.
+Both spaces keep the default space's policy: an import keeps the policy its archive's ``space.json`` records (the
+one the worker last saw), and migrate sets the registry's on NEW with ``update_space`` too, then creates
+``default`` again with its own.
 
 ``space copy`` is the offline path for a space too large for one archive: with the server stopped, it copies the
 space's directory under a new id, renaming the id in every file that records it (router/space_copy.py).

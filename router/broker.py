@@ -31,6 +31,7 @@ import msgspec
 import zmq
 
 from engram import protocol as p
+from engram.archive import read_archived_space
 from engram.config import ABSOLUTE_MAX_DIM, Config
 from engram.errors import EngramError, ErrorCode, unavailable
 from engram.ids import validate_space_id
@@ -282,7 +283,7 @@ class Broker:
         """Forward an import to the space's worker; the space is registered only once the worker restored it, so a
         refused archive leaves no space behind. Requests to the space meanwhile are refused (409)."""
         space = self._resolve_space(header)
-        dim = _decode(_IMPORT_DECODER, body, header.op).dim
+        request = _decode(_IMPORT_DECODER, body, header.op)
         existing = self._registry.get(space)
         if (existing is not None and not existing.deleted) or space in self._importing:
             raise EngramError(
@@ -291,8 +292,11 @@ class Broker:
                 hint="Import under another id (engram space import FILE --as NEW), or delete that space first.",
             )
         self._check_space_limit(space)
-        policy = existing.policy if existing is not None else self._default_policy
-        entry = SpaceEntry(space, dim, time.time(), policy=policy)
+        archived = read_archived_space(request.archive)  # the space keeps its policy and creation time
+        if archived is not None:
+            entry = SpaceEntry(space, request.dim, archived.created_at, policy=archived.policy)
+        else:
+            entry = SpaceEntry(space, request.dim, time.time(), policy=self._default_policy)
         self._importing.add(space)
         if existing is not None and space in self._unpurged:
             self._send_purge(space)
@@ -327,7 +331,7 @@ class Broker:
     def _import_answered(self, entry: SpaceEntry, reply: bytes) -> None:
         self._importing.discard(entry.id)
         if p.REPLY_DECODER.decode(reply).error is None:
-            self._registry.create(entry.id, entry.dim, entry.policy)
+            self._registry.create(entry.id, entry.dim, entry.policy, now=entry.created_at)
             log.info("memory space %s imported", entry.id)
 
     def _forward_space_op(self, client: bytes, header: p.Header, body: bytes) -> None:

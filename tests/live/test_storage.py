@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from engram.client import Client, memory_in
+from engram.protocol import SpacePolicy
 from engram.testing import RunningServer, wait_until
 from tests.conftest import Api, recalled_ids
 
@@ -123,6 +124,28 @@ def test_export_then_import_recalls_identically(make_server, tmp_path):
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "INVALID_ARCHIVE"
     assert api.get("/api/v1/spaces/broken").status_code == 404
     assert not (running.data_dir / "broken").exists()
+
+
+def test_an_imported_space_keeps_the_policy_and_creation_time_it_was_exported_with(make_server):
+    running = make_server(workers=2)
+    api = Api(running.url)
+    with Client(running.router) as client:
+        client.create_space("shaped", durability="interval", durability_interval_ms=250, max_memories=50, max_rps=80.0)
+        for i in range(3):
+            assert api.remember("shaped", f"shaped fact {i}", id=f"s{i}").status_code == 201
+        source = client.get_space("shaped")
+        archive = client.export_space("shaped").archive
+        imported = client.import_space(archive, "twin")
+
+        assert imported.created and imported.space.policy == source.policy != SpacePolicy()  # not the defaults
+        twin = client.get_space("twin")
+        listed = {summary.id: summary for summary in client.list_spaces()}
+        assert twin.policy == listed["twin"].policy == source.policy
+        assert twin.created_at == listed["twin"].created_at == source.created_at
+        assert twin.memories == 3
+    running.restart()
+    with Client(running.router) as client:
+        assert client.get_space("twin").policy == source.policy  # the registry persisted it
 
 
 def test_a_corrupt_record_mid_log_keeps_the_good_prefix_and_other_spaces_whole(make_server):
