@@ -4,8 +4,11 @@ the path on path-style routes, every disagreement a 400, and ``require_explicit_
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from engram.testing import wait_until
 from tests.conftest import Api
 
 REMEMBER = "/api/v1/memories/remember"
@@ -89,3 +92,10 @@ def test_a_server_requiring_explicit_spaces_refuses_a_request_without_one(make_s
     assert api.get("/api/v1/spaces/default").status_code == 404
     assert _remember(api, "somewhere", header="explicit").status_code == 201
     assert _stored_in(api, "explicit") == {"somewhere"}
+
+
+def test_the_fallback_warning_is_logged_in_the_servers_log_format(make_server):
+    running = make_server(workers=1)
+    assert _remember(Api(running.url), "unnamed").status_code == 201
+    pattern = re.compile(r" api\[\d+\] WARNING engram\.api\.spaces_resolution: A request named no memory space")
+    wait_until(lambda: any(pattern.search(line) for line in running.output), message="the formatted warning")
