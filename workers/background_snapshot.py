@@ -70,6 +70,12 @@ class BackgroundSnapshots:
     def running(self, space_id: str) -> bool:
         return space_id in self._children
 
+    @property
+    def writing(self) -> bool:
+        """A child is writing a snapshot: its dirty pages are on the data root's filesystem until it fsyncs them,
+        so a ``syncfs`` would wait for them (workers/durability.py)."""
+        return bool(self._children)
+
     def may_start(self, space_id: str, now: float) -> bool:
         """No child is running (for any space) and the space's last failure, if any, is old enough."""
         return not self._children and now >= self._retry_at.get(space_id, 0.0)

@@ -41,11 +41,13 @@ class BatchSync:
             self._fd = os.open(data_root, os.O_RDONLY | os.O_DIRECTORY)
             self._device = os.fstat(self._fd).st_dev
 
-    def sync(self, spaces: Mapping[str, Space]) -> dict[str, OSError]:
-        """Make every given space's changes durable; returns the spaces that could not be, with their error."""
+    def sync(self, spaces: Mapping[str, Space], *, filesystem_wide: bool = True) -> dict[str, OSError]:
+        """Make every given space's changes durable; returns the spaces that could not be, with their error.
+        ``filesystem_wide`` False: sync each log on its own even when there are several, because a ``syncfs`` now
+        would also wait for bulk writes in flight (a snapshot being written by a forked child)."""
         dirty = {space_id: space for space_id, space in spaces.items() if space.dirty}
         on_root = {space_id for space_id, space in dirty.items() if space.log_device == self._device}
-        whole = len(on_root) >= 2 and self._sync_filesystem()
+        whole = filesystem_wide and len(on_root) >= 2 and self._sync_filesystem()
         failed: dict[str, OSError] = {}
         for space_id, space in dirty.items():
             try:

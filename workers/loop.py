@@ -261,7 +261,7 @@ class WorkerLoop:
         if not spaces:
             return {}
         with self._metrics.fsync(spaces):
-            errors = self._batch_sync.sync(spaces)
+            errors = self._batch_sync.sync(spaces, filesystem_wide=not self._background.writing)
         failed = {}
         for space_id, exc in errors.items():
             log.error("fsync of space %s failed (%s); writes not acknowledged, reloading it", space_id, exc)

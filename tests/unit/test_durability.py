@@ -56,6 +56,17 @@ def test_several_written_logs_take_one_syncfs_and_no_fdatasync(tmp_path, calls):
     assert not any(space.dirty for space in spaces.values())
 
 
+def test_while_bulk_writes_are_in_flight_several_logs_are_synced_each_on_its_own(tmp_path, calls):
+    spaces = _spaces(tmp_path, "alpha", "beta", "gamma")
+    batch = BatchSync(tmp_path)
+    calls["fdatasync"].clear()
+    for name, space in spaces.items():
+        _write(space, name)
+    assert batch.sync(spaces, filesystem_wide=False) == {}
+    assert calls["syncfs"] == [] and len(calls["fdatasync"]) == 3
+    assert not any(space.dirty for space in spaces.values())
+
+
 def test_one_written_log_keeps_its_own_fdatasync(tmp_path, calls):
     spaces = _spaces(tmp_path, "alpha", "beta")
     batch = BatchSync(tmp_path)
