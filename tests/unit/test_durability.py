@@ -45,23 +45,24 @@ def _write(space: Space, memory_id: str) -> None:
     space.remember([MemoryIn(memory_id, id=memory_id, embedding=np.ones(DIM, "<f4").tobytes())], NOW)
 
 
-def test_several_written_logs_take_one_syncfs_and_no_fdatasync(tmp_path, calls):
-    spaces = _spaces(tmp_path, "alpha", "beta", "gamma")
-    batch = BatchSync(tmp_path)
+def _all_written(root: Path, calls: dict[str, list]) -> tuple[dict[str, Space], BatchSync]:
+    """Three spaces, each with a write not synced yet, and the counts cleared."""
+    spaces = _spaces(root, "alpha", "beta", "gamma")
     calls["fdatasync"].clear()
     for name, space in spaces.items():
         _write(space, name)
+    return spaces, BatchSync(root)
+
+
+def test_several_written_logs_take_one_syncfs_and_no_fdatasync(tmp_path, calls):
+    spaces, batch = _all_written(tmp_path, calls)
     assert batch.sync(spaces) == {}
     assert len(calls["syncfs"]) == 1 and calls["fdatasync"] == []
     assert not any(space.dirty for space in spaces.values())
 
 
 def test_while_bulk_writes_are_in_flight_several_logs_are_synced_each_on_its_own(tmp_path, calls):
-    spaces = _spaces(tmp_path, "alpha", "beta", "gamma")
-    batch = BatchSync(tmp_path)
-    calls["fdatasync"].clear()
-    for name, space in spaces.items():
-        _write(space, name)
+    spaces, batch = _all_written(tmp_path, calls)
     assert batch.sync(spaces, filesystem_wide=False) == {}
     assert calls["syncfs"] == [] and len(calls["fdatasync"]) == 3
     assert not any(space.dirty for space in spaces.values())
