@@ -33,7 +33,18 @@ _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswit
 _ALIGN = 64
 COMPACT_MIN_TOMBSTONES = 1024
 
-_ARRAYS = ("units", "norms", "confidence", "observed_at", "stored_at", "last_access", "live", "builtin", "serials")
+_DTYPES = {
+    "units": np.dtype(np.float32),  # unit vectors, ``dim`` wide; every other array has one value per row
+    "norms": np.dtype(np.float64),  # float64: a float32 norm can overflow
+    "confidence": np.dtype(np.float64),
+    "observed_at": np.dtype(np.float64),
+    "stored_at": np.dtype(np.float64),
+    "last_access": np.dtype(np.float64),
+    "live": np.dtype(bool),
+    "builtin": np.dtype(bool),  # embedding from the built-in text embedder
+    "serials": np.dtype(np.int64),  # stable identity of a row's write (workers/index.py)
+}
+_ARRAYS = tuple(_DTYPES)
 SAVED_ARRAYS = tuple(name for name in _ARRAYS if name != "live")
 """The arrays a snapshot saves, live rows only (so ``live`` is all true and not saved): workers/snapshot.py."""
 
@@ -66,17 +77,7 @@ class Columns:
         self._views(capacity)
 
     def _widths(self) -> dict[str, tuple[np.dtype, int]]:
-        return {
-            "units": (np.dtype(np.float32), self.dim),
-            "norms": (np.dtype(np.float64), 1),  # float64: a float32 norm can overflow
-            "confidence": (np.dtype(np.float64), 1),
-            "observed_at": (np.dtype(np.float64), 1),
-            "stored_at": (np.dtype(np.float64), 1),
-            "last_access": (np.dtype(np.float64), 1),
-            "live": (np.dtype(bool), 1),
-            "builtin": (np.dtype(bool), 1),  # embedding from the built-in text embedder
-            "serials": (np.dtype(np.int64), 1),  # stable identity of a row's write (workers/index.py)
-        }
+        return {name: (dtype, self.dim if name == "units" else 1) for name, dtype in _DTYPES.items()}
 
     def _views(self, capacity: int) -> None:
         """Point every array at its first ``capacity`` rows of the reservation (rows already written stay)."""
