@@ -138,8 +138,8 @@ def _write_and_exit(space: Space, cut: SnapshotCut, parent: int) -> NoReturn:
     code = 1
     try:
         die_with_parent(signal.SIGKILL)
-        if os.getppid() != parent:  # the worker died before prctl took effect
-            os._exit(1)
+        if os.getppid() != parent:  # the worker died before prctl took effect: ``finally`` exits 1
+            return
         gc.disable()  # a collection would touch (and so copy) every page of the parent's objects
         os.nice(CHILD_NICENESS)
         space.write_snapshot(cut)
