@@ -10,6 +10,9 @@
   asks >= 95% at 1,000); the ratio of the rounds' mean throughputs is kept beside it. The smallest and largest
   counts run back to back, and rounds alternate the order (1, 1000, 10, 100, then 100, 10, 1000, 1), so a drift or a
   burst of the shared machine does not read as a cost of many spaces. Spaces are created before their first round.
+  Each phase follows 1.5 s of idle: otherwise the last requests of 1,000 spaces and the first of the next phase's
+  one space fall in one tick of the router's pacer (router/pacing.py), which may pace that space for a second as if
+  it were crowding the others out, and the 1-space figure would be measured low.
 - **Noisy neighbour**: quiet spaces get a steady open-loop load (``--quiet-rate`` requests per second each, so
   their latencies include any queueing); their p99 is measured alone and beside one noisy space hammered at full
   speed by ``--noisy-concurrency`` closed-loop clients, alternately: ``--noisy-rounds`` noisy phases, each between
@@ -43,8 +46,10 @@ from bench.load_ops import space_names  # noqa: E402
 from bench.load_stats import latency_figures  # noqa: E402
 from engram.client import Client  # noqa: E402
 from engram.errors import EngramError  # noqa: E402
+from router.pacing import ACTIVE_S, TICK_S  # noqa: E402
 
 NOISY_PREFIX = "noisy"
+PHASE_GAP_S = ACTIVE_S + 2 * TICK_S  # idle before each overhead phase: the router's pacer no longer sees the last one
 NOISY_LEAD_S = 3.0  # the noisy run lasts this much longer than a quiet phase, so it covers the phase throughout
 NOISY_STARTED = 20
 NOISY_START_TIMEOUT_S = 30.0
@@ -59,6 +64,7 @@ def overhead(target: Target, counts: list[int], seconds: float, concurrency: int
     paired = list(dict.fromkeys([counts[0], counts[-1], *counts[1:-1]]))  # the headline pair back to back
     for round_number in range(rounds):
         for count in paired if round_number % 2 == 0 else list(reversed(paired)):
+            time.sleep(PHASE_GAP_S)
             spec = LoadSpec(
                 spaces=count,
                 mix="remember=1",

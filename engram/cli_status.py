@@ -1,8 +1,9 @@
 """``engram status``: what each memory space holds and how its worker is doing, measured by the running server.
 
 One table per server: a row per space (state, live memories, pressure, write-ahead log lag, consolidation backlog,
-owning worker), then the workers (pid, alive, ready, spaces, restarts). A space whose pressure is above
-``PRESSURE_WARNING`` is marked with "!", since recall's activation is scaled down as pressure grows.
+owning worker, and the rate the router paces it to while it takes the CPU from other spaces), then the workers
+(pid, alive, ready, spaces, restarts). A space whose pressure is above ``PRESSURE_WARNING`` is marked with "!",
+since recall's activation is scaled down as pressure grows.
 """
 
 from __future__ import annotations
@@ -59,11 +60,13 @@ def render(result: protocol.SystemStatus) -> str:
             _figure(None if space.wal_lag_ms is None else f"{space.wal_lag_ms:.0f} ms"),
             _figure(space.consolidation_backlog),
             str(space.worker),
+            NOT_MEASURED if space.paced_rps is None else f"{space.paced_rps:.0f}/s",
         )
         for space in result.spaces
     ]
-    headers = ("SPACE", "STATE", "MEMORIES", "PRESSURE", "WAL LAG", "BACKLOG", "WORKER")
-    first = table(headers, spaces, right=frozenset({2, 3, 4, 5, 6}), fit=False) if spaces else "no memory spaces yet"
+    headers = ("SPACE", "STATE", "MEMORIES", "PRESSURE", "WAL LAG", "BACKLOG", "WORKER", "PACED")
+    right = frozenset({2, 3, 4, 5, 6, 7})
+    first = table(headers, spaces, right=right, fit=False) if spaces else "no memory spaces yet"
     workers = [
         (str(w.id), _figure(w.pid), _yes(w.alive), _yes(w.ready), str(w.spaces), str(w.restarts))
         for w in result.workers

@@ -92,6 +92,10 @@ class Config(msgspec.Struct, kw_only=True):
     space_inflight_limit: Annotated[int, msgspec.Meta(ge=0)] = 4
     """Requests of one space queued at or handled by its worker at once; later ones wait in the router, in order,
     so a busy space cannot queue ahead of quiet spaces on the same worker (router/fair.py). 0: no limit."""
+    pacing_cpu_target: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    """While the machine's CPU is busier than this share and other spaces are active, a space sending most of the
+    requests is paced down until the CPU is back under it, so the other spaces keep their latency; a space alone
+    is never paced (router/pacing.py). 0: no pacing; 1: pace only a fully busy machine."""
 
     @property
     def worker_count(self) -> int:

@@ -65,15 +65,24 @@ class EngramError(Exception):
     """A failure with a stable code, a message that says what was wrong, and a hint that says how to fix it.
 
     ``retry_after_s`` is set for the codes a client should simply retry (429, 503); the API sends it as
-    ``Retry-After``.
+    ``Retry-After``. ``quota`` names the quota behind a QUOTA_EXCEEDED the router answers (its metrics label).
     """
 
-    def __init__(self, code: ErrorCode, message: str, hint: str = "", retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        hint: str = "",
+        retry_after_s: float | None = None,
+        *,
+        quota: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = ErrorCode(code)
         self.message = message
         self.hint = hint
         self.retry_after_s = retry_after_s
+        self.quota = quota
 
     @property
     def http_status(self) -> int:

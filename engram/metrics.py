@@ -50,7 +50,8 @@ REQUEST_DURATION = Histogram(
 )
 QUOTA_REJECTIONS = Counter(
     "engram_quota_rejections_total",
-    "Requests refused with 429 by a quota: max_rps and max_spaces (router), max_memories and max_bytes (worker).",
+    "Requests refused with 429 by a quota: max_rps, pacing and max_spaces (router), max_memories and max_bytes "
+    "(worker).",
     [SPACE_LABEL, "quota"],
 )
 DEFAULT_FALLBACKS = Counter(

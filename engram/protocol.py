@@ -360,7 +360,9 @@ class SpaceStatus(msgspec.Struct):
     only: not measured, so ``memories`` and ``pressure`` are None) or "unavailable" (its worker is down or did not
     answer in time). ``pressure`` is ``memories`` over the capacity recall's activation is scaled by;
     ``wal_lag_ms`` the age of the oldest write not fsynced yet (None for "none" spaces, which never fsync);
-    ``consolidation_backlog`` episodes changed since the last consolidation pass; ``worker`` the owning worker."""
+    ``consolidation_backlog`` episodes changed since the last consolidation pass; ``worker`` the owning worker;
+    ``paced_rps`` the rate the router holds the space to while it takes the CPU from others (None: not paced;
+    router/pacing.py)."""
 
     space: str
     state: str
@@ -369,6 +371,7 @@ class SpaceStatus(msgspec.Struct):
     pressure: float | None = None
     wal_lag_ms: float | None = None
     consolidation_backlog: int | None = None
+    paced_rps: float | None = None
 
 
 class SpaceStatusList(msgspec.Struct):

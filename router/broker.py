@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import signal
 import time
 from collections import deque
@@ -38,6 +39,7 @@ from engram.ids import validate_space_id
 from router.events import EventProxy
 from router.fair import SpaceGate
 from router.metrics import RouterMetrics
+from router.pacing import CpuMeter, Pacer
 from router.placement import owner
 from router.rate_limits import RateLimits
 from router.registry import Registry, SpaceEntry
@@ -49,6 +51,8 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL_MS = 50
 WORKER_WAIT_S = 10.0
 SPACE_LIMIT_RETRY_AFTER_S = 60.0
+PACED_BACKLOG_S = 2.0  # a paced space may have this many seconds of its pace waiting (router/pacing.py)
+PACED_BACKLOG_MIN = 64
 _CREATE_DECODER = msgspec.msgpack.Decoder(p.CreateSpace)
 _UPDATE_DECODER = msgspec.msgpack.Decoder(p.UpdateSpace)
 _LIST_DECODER = msgspec.msgpack.Decoder(p.ListSpaces)
@@ -99,6 +103,7 @@ class Broker:
         self._pending: dict[bytes, _Pending] = {}
         self._queues: dict[int, deque[_Queued]] = {slot.id: deque() for slot in self.pool.slots}
         self._gate: SpaceGate[_Queued] = SpaceGate(config.space_inflight_limit)
+        self._pacer = Pacer(config.pacing_cpu_target, CpuMeter().busy, time.monotonic())
         self._stopping = False
         self._rate_limits = RateLimits()
         self._unpurged: set[str] = set(unpurged or ())  # deleted spaces whose directory may still be in place
@@ -122,19 +127,40 @@ class Broker:
         log.info("router listening on %s, %d workers", self._config.router, len(self.pool.slots))
         try:
             while not self._stopping:
-                events = dict(poller.poll(POLL_INTERVAL_MS))
+                events = dict(poller.poll(self._poll_timeout_ms()))
                 if self._backend in events:
                     self._drain(self._backend, self._on_backend)
                 if self._frontend in events:
                     self._drain(self._frontend, self._on_frontend)
                 self._events.pump(events)
                 self._supervise()
+                self._pace()
         finally:
             self.pool.stop_all()
             self._frontend.close()
             self._backend.close()
             self._events.close()
             self._context.term()
+
+    def _poll_timeout_ms(self) -> int:
+        """POLL_INTERVAL_MS, or less when a paced space's next request is due sooner."""
+        turn = self._gate.next_turn()
+        if turn is None:
+            return POLL_INTERVAL_MS
+        return max(0, min(POLL_INTERVAL_MS, math.ceil((turn - time.monotonic()) * 1000)))
+
+    def _pace(self) -> None:
+        """Apply the pacer's changes (router/pacing.py) and send the paced requests whose turn came."""
+        if self._pacer.enabled:
+            for space, rate in self._pacer.tick(time.monotonic()).items():
+                if rate is None:
+                    log.info("memory space %s is no longer paced", space)
+                elif not self._gate.is_paced(space):
+                    log.info("memory space %s is paced to %.0f requests/s: the CPU is above pacing_cpu_target "
+                             "(%g) while other spaces are active", space, rate, self._pacer.cpu_target)  # fmt: skip
+                self._gate.pace(space, rate)
+        for item in list(self._gate.due()):
+            self._send_item(owner(item.space, len(self.pool.slots)), item)
 
     def _request_stop(self, _signum: int, _frame: object) -> None:
         self._stopping = True
@@ -326,7 +352,9 @@ class Broker:
     def _answer_status(self, fanout: FanOut) -> None:
         everything = fanout.space is None
         spaces = [entry.id for entry in self._registry.entries()] if everything else [fanout.space]
-        self._reply_ok(fanout.client, fanout.request_id, merge(fanout, spaces, self._health().workers))
+        self._reply_ok(
+            fanout.client, fanout.request_id, merge(fanout, spaces, self._health().workers, self._pacer.rates)
+        )
 
     def _import_answered(self, entry: SpaceEntry, reply: bytes) -> None:
         self._importing.discard(entry.id)
@@ -354,11 +382,30 @@ class Broker:
             self._created(space, fresh)
         elif entry is not None and header.op not in p.LIFECYCLE_OPS:
             self._rate_limits.check(space, entry.policy.max_rps)
+            self._check_pace(space)
         if entry is None:
             placement = p.Placement(False, self._config.default_dim, policy=self._default_policy)
         else:
             placement = placement_of(entry, fresh=fresh)
         self._forward(client, header, body, space, placement)
+
+    def _check_pace(self, space: str) -> None:
+        """Count a request for the pacer; refuse it (429) when its space is paced and already has PACED_BACKLOG_S
+        worth of requests waiting: a client sending faster than its pace would otherwise queue without end."""
+        if not self._pacer.enabled:
+            return
+        self._pacer.count(space)
+        rate = self._pacer.rates.get(space)
+        if rate is not None and self._gate.waiting_of(space) >= max(PACED_BACKLOG_MIN, rate * PACED_BACKLOG_S):
+            raise EngramError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"Memory space '{space}' is paced to {rate:.0f} requests per second while the server is busy and "
+                f"other spaces are active, and {self._gate.waiting_of(space)} of its requests are waiting already.",
+                hint="Send fewer requests at once (wait for answers before sending more), or retry after "
+                f"{PACED_BACKLOG_S:g} s; the pace ends when the server is less busy (pacing_cpu_target).",
+                retry_after_s=PACED_BACKLOG_S,
+                quota="pacing",
+            )
 
     def _existing(self, space: str) -> SpaceEntry:
         """The active entry of ``space``: 404 when it was never created, 410 when it is deleted."""

@@ -19,24 +19,29 @@ waits longer than the router's worker wait is answered 503, as if its worker wer
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 
 
 class SpaceGate(Generic[Item]):
-    """Counts each space's requests admitted to its worker and holds the ones beyond ``limit`` (0: no limit)."""
+    """Counts each space's requests admitted to its worker and holds the ones beyond ``limit`` (0: no limit), or
+    sooner than a paced space's rate allows (router/pacing.py)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._limit = limit
+        self._clock = clock
         self._admitted: dict[str, int] = {}
         self._waiting: dict[str, deque[tuple[float, Item]]] = {}
+        self._interval: dict[str, float] = {}  # paced spaces: seconds between two admissions
+        self._next_turn: dict[str, float] = {}  # paced spaces: the earliest time of their next admission
 
     def admit(self, space: str) -> bool:
         """True (and counted) when a request of ``space`` may go to its worker now; False: ``hold`` it."""
-        if self._limit > 0 and (space in self._waiting or self._admitted.get(space, 0) >= self._limit):
+        if space in self._waiting or not self._has_room(space) or not self._take_turn(space, self._clock()):
             return False
         self._admitted[space] = self._admitted.get(space, 0) + 1
         return True
@@ -46,9 +51,10 @@ class SpaceGate(Generic[Item]):
         self._waiting.setdefault(space, deque()).append((deadline, item))
 
     def release(self, space: str) -> Item | None:
-        """A request of ``space`` was answered (or failed): the next one waiting, now admitted in its place."""
+        """A request of ``space`` was answered (or failed): the next one waiting, now admitted in its place (None
+        when none waits, or when its space's pace makes it wait longer: ``due`` admits it then)."""
         waiting = self._waiting.get(space)
-        if waiting:
+        if waiting and self._take_turn(space, self._clock()):
             _deadline, item = waiting.popleft()
             if not waiting:
                 del self._waiting[space]
@@ -59,6 +65,53 @@ class SpaceGate(Generic[Item]):
         else:
             self._admitted.pop(space, None)
         return None
+
+    def pace(self, space: str, rate: float | None) -> None:
+        """Admit ``space``'s requests at most ``rate`` a second from now on (None: as fast as they come)."""
+        if rate is None:
+            self._interval.pop(space, None)
+            self._next_turn.pop(space, None)
+        else:
+            self._interval[space] = 1.0 / rate
+
+    def is_paced(self, space: str) -> bool:
+        return space in self._interval
+
+    def due(self) -> Iterator[Item]:
+        """Remove, admit and yield the waiting requests whose turn came: a paced space's next request once its
+        time is up, and any request its space has room for (a pace just ended)."""
+        now = self._clock()
+        for space in list(self._waiting):
+            waiting = self._waiting[space]
+            while waiting and self._has_room(space) and self._take_turn(space, now):
+                self._admitted[space] = self._admitted.get(space, 0) + 1
+                yield waiting.popleft()[1]
+            if not waiting:
+                del self._waiting[space]
+
+    def next_turn(self) -> float | None:
+        """The earliest time a waiting request of a paced space may be admitted (None: no such request)."""
+        turns = [self._next_turn.get(space, 0.0) for space in self._waiting if space in self._interval]
+        return min(turns) if turns else None
+
+    def waiting_of(self, space: str) -> int:
+        """Requests of ``space`` waiting for their turn."""
+        return len(self._waiting.get(space, ()))
+
+    def _has_room(self, space: str) -> bool:
+        return self._limit <= 0 or self._admitted.get(space, 0) < self._limit
+
+    def _take_turn(self, space: str, now: float) -> bool:
+        """Whether a paced space's next request may go now (and if so, its turn moves on); always, if unpaced. A
+        space that was idle gets at most one interval of credit."""
+        interval = self._interval.get(space)
+        if interval is None:
+            return True
+        turn = self._next_turn.get(space, now)
+        if now < turn:
+            return False
+        self._next_turn[space] = max(turn, now - interval) + interval
+        return True
 
     def expired(self, now: float) -> Iterator[Item]:
         """Remove and yield the waiting requests whose deadline passed (each space's wait in arrival order)."""

@@ -121,7 +121,7 @@ class RouterMetrics:
         label = self.labels.peek(space)
         metrics.REQUESTS.labels(label, _op(header.op), error.code.value).inc()
         if error.code == ErrorCode.QUOTA_EXCEEDED:
-            metrics.QUOTA_REJECTIONS.labels(label, "max_rps").inc()
+            metrics.QUOTA_REJECTIONS.labels(label, error.quota or "max_rps").inc()
         elif error.code == ErrorCode.SPACE_LIMIT_REACHED:
             metrics.QUOTA_REJECTIONS.labels(label, "max_spaces").inc()
 

@@ -59,6 +59,7 @@ class RateLimits:
                 hint=f"Retry after {wait_s:.3g} s, or raise the space's max_rps with "
                 f"PATCH /api/v1/spaces/{space} (engram space update {space} --max-rps N).",
                 retry_after_s=wait_s,
+                quota="max_rps",
             )
 
     def forget(self, space: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -95,9 +95,13 @@ class StatusFanOuts:
         return self._open.pop(fanout_id)
 
 
-def merge(fanout: FanOut, spaces: Sequence[str], workers: list[p.WorkerStatus]) -> p.SystemStatus:
+def merge(
+    fanout: FanOut, spaces: Sequence[str], workers: list[p.WorkerStatus], paced: Mapping[str, float] | None = None
+) -> p.SystemStatus:
     """The answer: each of ``spaces`` (active registry ids) with its measured figures, or the state that explains
-    why there are none. A worker that answered without a space has it offloaded."""
+    why there are none, and its pace if the router paces it (``paced``: space -> requests a second). A worker that
+    answered without a space has it offloaded."""
+    paced = paced or {}
     listed = []
     for space in sorted(spaces):
         worker = owner(space, len(workers))
@@ -105,6 +109,8 @@ def merge(fanout: FanOut, spaces: Sequence[str], workers: list[p.WorkerStatus]) 
         if status is None:
             state = p.SPACE_OFFLOADED if worker in fanout.answered else p.SPACE_UNAVAILABLE
             status = p.SpaceStatus(space, state, worker)
+        if space in paced:
+            status = msgspec.structs.replace(status, paced_rps=round(paced[space], 1))
         listed.append(status)
     overall = "ok" if all(w.ready for w in workers) else "degraded"
     return p.SystemStatus(overall, time.time(), listed, workers)

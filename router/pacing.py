@@ -1,0 +1,148 @@
+"""Pacing a space that takes the machine from the others: the router's answer to a noisy neighbour on few cores.
+
+The space gate (router/fair.py) keeps a busy space from queueing ahead of quiet spaces at their worker, but a space
+whose clients send as fast as they are answered still takes every core: its HTTP parsing, routing, worker time and
+replies. The quiet spaces' requests then wait for the CPU at every process they pass (measured on 2 cores: quiet
+spaces at 80 requests/s had a p99 2-3x their solo p99 beside one space at 700 requests/s; beside the same space
+held to 200 requests/s, 1.2-1.45x). Only a lower request rate of the busy space gives the CPU back.
+
+So the router reads the machine's CPU use (/proc/stat) every ``TICK_S`` and counts each space's requests. When the
+machine is busier than ``pacing_cpu_target`` and more than one space is active, a space that sends most of the
+requests (a *hog*: at least ``MIN_HOG_RPS``, more than ``HOG_SHARE`` of the tick's requests and more than twice
+an even share of them) is paced: the gate
+lets its requests through no faster than a rate, which follows the CPU: each tick it is multiplied by
+target / busy (at least ``MIN_CUT``, at most ``MAX_RAISE``; at least halved on a saturated machine, whose busy share
+hides how much is wanted), and kept within ``DEADBAND`` under the target. A paced space
+loses no request: the gate holds them, in order, and a closed-loop client simply waits a little longer for each
+answer. The pace ends when the space is alone again (a space alone may use the whole machine), when its share is
+no longer twice an even one, when it sends much less than its pace allows, or when it is nearly idle.
+
+This is not work-conserving on purpose: to keep the quiet spaces' latency, the machine keeps some CPU idle while
+they are active. ``pacing_cpu_target = 0`` turns pacing off; 1.0 paces only a machine that is fully busy.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25  # how often the CPU is read and the paces adjusted
+ACTIVE_S = 1.0  # a space that sent a request within this long counts as active
+MIN_HOG_RPS = 50.0  # a space sending fewer requests a second is never paced
+HOG_SHARE = 1 / 3  # nor one sending no more than this share of the requests (a tick where load moves between spaces)
+MIN_PACE_RPS = 20.0  # the slowest pace: a paced space always gets this much
+MAX_RAISE = 2.0  # a tick raises a pace by target / busy, at most this factor
+DEADBAND = 0.05  # between target - DEADBAND and target the paces are kept as they are
+SATURATED = 0.95  # at or above this busy share the CPU hides how much is wanted: cut by at least half
+MIN_CUT = 0.25  # a tick never cuts a pace to less than this share of the space's rate
+UNUSED = 0.5  # a paced space that used less than this share of its pace is let go
+
+
+class CpuMeter:
+    """The share of the machine's CPU time that was busy between two readings of /proc/stat (all cores).
+
+    Busy is everything but idle and iowait, so niced processes (and other programs on the machine) count: the
+    quiet spaces wait for whatever takes the CPU. ``busy()`` is None where /proc/stat cannot be read."""
+
+    def __init__(self, path: str = "/proc/stat") -> None:
+        self._path = path
+        self._last = self._read()
+
+    def _read(self) -> tuple[int, int] | None:
+        try:
+            with open(self._path, "rb") as stat:
+                fields = [int(value) for value in stat.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        if len(fields) < 5:
+            return None
+        idle = fields[3] + fields[4]  # idle, iowait
+        return sum(fields) - idle, sum(fields)
+
+    def busy(self) -> float | None:
+        now = self._read()
+        last, self._last = self._last, now
+        if now is None or last is None or now[1] <= last[1]:
+            return None
+        return min(1.0, max(0.0, (now[0] - last[0]) / (now[1] - last[1])))
+
+
+class Pacer:
+    """Counts each space's requests and, once a tick, decides which spaces are paced and at what rate.
+
+    ``tick`` returns the changes: space -> requests a second, or None for a space no longer paced. The decisions
+    are in ``decide``, which takes the busy share and the counts, so it can be tested without a CPU to load."""
+
+    def __init__(self, cpu_target: float, busy: Callable[[], float | None], now: float) -> None:
+        self.cpu_target = cpu_target
+        self._busy = busy
+        self._counts: dict[str, int] = {}
+        self._seen: dict[str, float] = {}  # space -> when it last sent a request (within ACTIVE_S)
+        self.rates: dict[str, float] = {}  # paced spaces and their rates (requests a second)
+        self._ticked = now
+
+    @property
+    def enabled(self) -> bool:
+        return self.cpu_target > 0
+
+    def count(self, space: str) -> None:
+        """A request of ``space`` arrived."""
+        self._counts[space] = self._counts.get(space, 0) + 1
+
+    def tick(self, now: float) -> dict[str, float | None]:
+        """Every ``TICK_S``: read the CPU and return the paces that change (empty between ticks)."""
+        elapsed = now - self._ticked
+        if elapsed < TICK_S:
+            return {}
+        counts, self._counts, self._ticked = self._counts, {}, now
+        return self.decide(self._busy(), counts, elapsed, now)
+
+    def decide(self, busy: float | None, counts: dict[str, int], elapsed: float, now: float) -> dict[str, float | None]:
+        """The changes of pace after ``elapsed`` seconds in which the machine was ``busy`` and the spaces sent
+        ``counts`` requests. Shares are of this tick's requests, among the spaces that sent some; company is any
+        other space active within ``ACTIVE_S`` (a quiet space may send less than once a tick)."""
+        for space in counts:
+            self._seen[space] = now
+        if len(self._seen) > len(counts):
+            self._seen = {space: seen for space, seen in self._seen.items() if now - seen <= ACTIVE_S}
+        company = len(self._seen) >= 2
+        total = sum(counts.values())
+        changes: dict[str, float | None] = {}
+        for space, rate in list(self.rates.items()):
+            if busy is None or not company or self._let_go(space, rate, busy, counts, total, elapsed):
+                changes[space] = None
+                del self.rates[space]
+        if busy is None or not company:
+            return changes
+        if busy > self.cpu_target:
+            cut = max(MIN_CUT, self.cpu_target / busy)
+            if busy >= SATURATED:
+                cut = min(cut, 0.5)
+            for space, count in counts.items():
+                used = count / elapsed
+                if space in self.rates or (used >= MIN_HOG_RPS and count > total * max(HOG_SHARE, _twice_even(counts))):
+                    rate = max(MIN_PACE_RPS, min(self.rates.get(space, math.inf), used) * cut)
+                    self.rates[space] = changes[space] = rate
+        elif busy < self.cpu_target - DEADBAND:
+            raise_by = min(MAX_RAISE, self.cpu_target / max(busy, 0.01))
+            for space, rate in self.rates.items():
+                self.rates[space] = changes[space] = rate * raise_by
+        return changes
+
+    def _let_go(self, space: str, rate: float, busy: float, counts: dict[str, int], total: int, elapsed: float) -> bool:
+        """A paced space is let go when it is nearly idle, is no hog by its share any more (when others sent too;
+        HOG_SHARE is not asked again, which keeps a pace from flapping), or leaves most of its pace unused on a
+        machine under the target."""
+        count = counts.get(space, 0)
+        used = count / elapsed
+        no_hog = len(counts) >= 2 and count <= total * _twice_even(counts)
+        return used < MIN_PACE_RPS / 2 or no_hog or (busy < self.cpu_target and used < rate * UNUSED)
+
+
+def _twice_even(counts: dict[str, int]) -> float:
+    """Twice an even share of the requests, with one more space counted so that two spaces of equal load are not
+    hogs of each other (2/3 for two spaces, 2/11 for ten)."""
+    return 2 / (len(counts) + 1)
