@@ -28,7 +28,6 @@ The load generator shares the machine's cores with the server, so read the ratio
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -38,6 +37,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -152,6 +153,7 @@ def noisy_neighbour(
     phases: dict[str, dict] = {}
     pooled: dict[str, list[float]] = {"solo": [], "with_noisy": []}
     noisy_runs = []
+    paces: list[float | None] = []
 
     def record(kind: str, number: int, measured: tuple[dict, list[float]]) -> None:
         phases[f"{kind}_{number}"] = measured[0]
@@ -165,6 +167,7 @@ def noisy_neighbour(
             try:
                 _wait_until_noisy_runs(target, hammer)
                 record("with_noisy", number, quiet(f"with_noisy_{number}", warmup=False))
+                paces.append(_noisy_status(target).get("paced_rps"))  # the router's pace as the phase ended
             finally:
                 if hammer.wait(timeout=seconds + 60) != 0:
                     raise RuntimeError(f"the noisy load generator exited {hammer.returncode}")
@@ -190,6 +193,7 @@ def noisy_neighbour(
             key: round(_mean(run[key] for run in noisy_runs), 3)
             for key in ("throughput_per_s", "p50_ms", "p99_ms", "errors")
         },
+        "noisy_paced_rps": paces,
         "solo_p99_ms": solo["p99_ms"],
         "with_noisy_p99_ms": beside["p99_ms"],
         "p99_ratio": ratio,
@@ -214,24 +218,29 @@ def _start_noisy(
 
 def _wait_until_noisy_runs(target: Target, hammer: subprocess.Popen) -> None:
     """Return once the noisy space is being written (its count grew by NOISY_STARTED writes since the launch)."""
+
+    def count() -> int:
+        return _noisy_status(target).get("memories") or 0
+
+    before = count()
+    deadline = time.monotonic() + NOISY_START_TIMEOUT_S
+    while count() < before + NOISY_STARTED:
+        if hammer.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the noisy load generator did not start writing")
+        time.sleep(0.05)
+
+
+def _noisy_status(target: Target) -> dict:
+    """The noisy space's measured status (memories, and the router's ``paced_rps``); empty before it exists."""
     space = space_names(NOISY_PREFIX, 1)[0]
-    with Client(target.router) if target.router else contextlib.nullcontext() as client:
-
-        def count() -> int:
-            try:
-                if client is not None:
-                    return client.get_space(space).memories
-                with urllib.request.urlopen(f"{target.url}/api/v1/spaces/{space}", timeout=5) as answer:
-                    return json.load(answer)["memories"]
-            except (EngramError, OSError):
-                return 0  # not created yet
-
-        before = count()
-        deadline = time.monotonic() + NOISY_START_TIMEOUT_S
-        while count() < before + NOISY_STARTED:
-            if hammer.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the noisy load generator did not start writing")
-            time.sleep(0.05)
+    try:
+        if target.router:
+            with Client(target.router) as client:
+                return msgspec.structs.asdict(client.status(space=space).spaces[0])
+        with urllib.request.urlopen(f"{target.url}/api/v1/spaces/{space}/status", timeout=5) as answer:
+            return json.load(answer)
+    except (EngramError, OSError):
+        return {}
 
 
 def _mean(values) -> float:
@@ -281,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"quiet p99 over {noisy['rounds']} rounds: solo {noisy['solo_p99_ms']} ms, beside the noisy space "
         f"{noisy['with_noisy_p99_ms']} ms -> ratio {noisy['p99_ratio']} (target <= 1.5; per round "
-        f"{noisy['round_ratios']}); the noisy space ran {noisy['noisy']['throughput_per_s']:.0f} req/s"
+        f"{noisy['round_ratios']}); the noisy space ran {noisy['noisy']['throughput_per_s']:.0f} req/s, paced by the "
+        f"router to {noisy['noisy_paced_rps']} req/s as each noisy phase ended"
     )
     write_json(args.out, {"overhead": over, "noisy_neighbour": noisy, "workers": args.workers})
     return 0

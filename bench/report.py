@@ -165,12 +165,21 @@ def _noisy(results: dict) -> str:
         f"<p>{noisy['quiet_spaces']} quiet spaces at {noisy['quiet_rate_per_space']:g} requests/s each (open "
         f"loop), alone and beside a noisy space in turn ({noisy['rounds']} noisy phases, each between two solo "
         f"phases); the noisy space ran {noisy['noisy']['throughput_per_s']:.0f} remembers/s with "
-        f"{noisy['noisy_concurrency']} clients. Quiet p99 of all solo phases' {pooled['solo']['count']} requests: "
+        f"{noisy['noisy_concurrency']} clients{_paces(noisy.get('noisy_paced_rps'))}. Quiet p99 of all solo "
+        f"phases' {pooled['solo']['count']} requests: "
         f"{pooled['solo']['p99_ms']} ms; of all noisy phases' {pooled['with_noisy']['count']}: "
         f"{pooled['with_noisy']['p99_ms']} ms. Ratio {noisy['p99_ratio']} (each round on its own: "
         f"{', '.join(str(r) for r in noisy['round_ratios'])}).</p>"
     )
     return note + _plots(bars) + table
+
+
+def _paces(paces: list | None) -> str:
+    """How the router paced the noisy space (docs/scaling.md, "Pacing"), as sampled at the end of each phase."""
+    if not paces:
+        return ""
+    shown = ", ".join("not paced" if pace is None else f"{pace:.0f}/s" for pace in paces)
+    return f", held by the router's pacing to {shown} as each noisy phase ended"
 
 
 def _load(results: dict) -> str:

@@ -90,8 +90,13 @@ class SpaceGate(Generic[Item]):
                 del self._waiting[space]
 
     def next_turn(self) -> float | None:
-        """The earliest time a waiting request of a paced space may be admitted (None: no such request)."""
-        turns = [self._next_turn.get(space, 0.0) for space in self._waiting if space in self._interval]
+        """The earliest time a waiting request of a paced space may be admitted (None: no such request, or its
+        space is at its limit, so an answer admits it: the router need not wake up for it)."""
+        turns = [
+            self._next_turn.get(space, 0.0)
+            for space in self._waiting
+            if space in self._interval and self._has_room(space)
+        ]
         return min(turns) if turns else None
 
     def waiting_of(self, space: str) -> int:

@@ -216,3 +216,15 @@ def test_a_paced_space_is_let_go_once_others_send_as_much():
     pace = pacer()
     pace.decide(1.0, {"noisy": 200, **QUIET}, TICK_S, 1.0)
     assert pace.decide(0.9, {"noisy": 40, **{space: 40 for space in QUIET}}, TICK_S, 1.25) == {"noisy": None}
+
+
+def test_a_paced_space_at_its_limit_waits_for_an_answer_not_for_a_clock():
+    now = [0.0]
+    gate: SpaceGate[str] = SpaceGate(1, clock=lambda: now[0])
+    gate.pace("busy", 100.0)
+    assert gate.admit("busy")
+    gate.hold("busy", 99.0, "second")
+    now[0] = 1.0  # its turn has long come, but its one request is still with the worker
+    assert gate.next_turn() is None  # so the router does not spin on a turn it cannot use
+    assert list(gate.due()) == []
+    assert gate.release("busy") == "second"
