@@ -31,6 +31,41 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
+FLUSH_EVERY_BYTES = 1 << 20
+
+
+class FlushingWriter:
+    """Writes a large file a MiB at a time, each MiB made durable (``fdatasync``) before the next is written.
+
+    Why: bulk files (snapshots, index segments) are written beside live write-ahead logs on the same filesystem. In
+    ext4's default ordered mode a log's ``fdatasync`` commits the journal, and a commit first writes the data of
+    every file whose blocks it allocates, so a log's sync waited for a whole snapshot left in the page cache and
+    flushed at its end: measured on the reference machine (about 1 GB/s), a 150 MB file written beside a log held
+    the log's ``fdatasync`` for up to 70-136 ms; flushed a MiB at a time, for 2-35 ms. The writer costs the bulk
+    file a sync per MiB. Has the ``write``/``flush`` of a binary file, so np.save, pickle and gzip can write to it;
+    the caller still ``fsync``s the whole file at the end (metadata included)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._unflushed = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        total = len(view)
+        while view:
+            piece = view[: FLUSH_EVERY_BYTES - self._unflushed]
+            write_all(self._fd, piece)
+            self._unflushed += len(piece)
+            view = view[len(piece) :]
+            if self._unflushed >= FLUSH_EVERY_BYTES:
+                os.fdatasync(self._fd)
+                self._unflushed = 0
+        return total
+
+    def flush(self) -> None:
+        """Nothing is buffered here (writes go straight to the file descriptor)."""
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically and durably; on failure the old file is left untouched."""
     write_atomic_stream(path, lambda out: out.write(data))
@@ -40,14 +75,17 @@ def write_atomic_stream(
     path: Path, write: Callable[[IO[bytes]], object], *, tmp: Path | None = None, sync_dir: bool = True
 ) -> None:
     """``write_atomic`` for content produced by ``write(file)`` (np.save, pickle.dump): a large payload is
-    streamed to disk instead of being held in memory twice. ``tmp`` names the temporary file (for callers that
-    sweep their own leftovers); ``sync_dir=False`` leaves the directory fsync to a caller that moves many files."""
+    streamed to disk instead of being held in memory twice, and made durable a MiB at a time (``FlushingWriter``).
+    ``tmp`` names the temporary file (for callers that sweep their own leftovers); ``sync_dir=False`` leaves the
+    directory fsync to a caller that moves many files."""
     tmp = tmp or path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open("wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            write(FlushingWriter(fd))  # type: ignore[arg-type]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

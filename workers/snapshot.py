@@ -41,7 +41,7 @@ from typing import NamedTuple
 import msgspec
 import numpy as np
 
-from engram.atomic import fsync_dir, write_all
+from engram.atomic import FlushingWriter, fsync_dir
 from workers.columns import SAVED_ARRAYS, Columns
 from workers.lexicon import Lexicon
 from workers.records import Profile
@@ -216,8 +216,9 @@ def _write_npy(path: Path, source: np.ndarray, rows: np.ndarray | slice) -> File
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
+        out = FlushingWriter(fd)  # a live log's fsync must not wait for the whole file (engram/atomic.py)
         data = header.getvalue()
-        write_all(fd, data)
+        out.write(data)
         crc, size = zlib.crc32(data), len(data)
         for start in range(0, count, WRITE_CHUNK_ROWS):
             stop = min(start + WRITE_CHUNK_ROWS, count)
@@ -226,7 +227,7 @@ def _write_npy(path: Path, source: np.ndarray, rows: np.ndarray | slice) -> File
             else:
                 chunk = source[rows[start:stop]]
             block = memoryview(np.ascontiguousarray(chunk)).cast("B")
-            write_all(fd, block)
+            out.write(block)
             crc, size = zlib.crc32(block, crc), size + len(block)
         os.fsync(fd)
     finally:
@@ -237,7 +238,7 @@ def _write_npy(path: Path, source: np.ndarray, rows: np.ndarray | slice) -> File
 def _write_file(path: Path, data: bytes) -> FileSum:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        write_all(fd, data)
+        FlushingWriter(fd).write(data)
         os.fsync(fd)
     finally:
         os.close(fd)
