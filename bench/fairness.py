@@ -28,6 +28,7 @@ The load generator shares the machine's cores with the server, so read the ratio
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -167,7 +168,8 @@ def noisy_neighbour(
             try:
                 _wait_until_noisy_runs(target, hammer)
                 record("with_noisy", number, quiet(f"with_noisy_{number}", warmup=False))
-                paces.append(_noisy_status(target).get("paced_rps"))  # the router's pace as the phase ended
+                with _status_client(target) as client:  # the router's pace as the phase ended
+                    paces.append(_noisy_status(target, client).get("paced_rps"))
             finally:
                 if hammer.wait(timeout=seconds + 60) != 0:
                     raise RuntimeError(f"the noisy load generator exited {hammer.returncode}")
@@ -218,25 +220,30 @@ def _start_noisy(
 
 def _wait_until_noisy_runs(target: Target, hammer: subprocess.Popen) -> None:
     """Return once the noisy space is being written (its count grew by NOISY_STARTED writes since the launch)."""
+    with _status_client(target) as client:
 
-    def count() -> int:
-        return _noisy_status(target).get("memories") or 0
+        def count() -> int:
+            return _noisy_status(target, client).get("memories") or 0
 
-    before = count()
-    deadline = time.monotonic() + NOISY_START_TIMEOUT_S
-    while count() < before + NOISY_STARTED:
-        if hammer.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the noisy load generator did not start writing")
-        time.sleep(0.05)
+        before = count()
+        deadline = time.monotonic() + NOISY_START_TIMEOUT_S
+        while count() < before + NOISY_STARTED:
+            if hammer.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the noisy load generator did not start writing")
+            time.sleep(0.05)
 
 
-def _noisy_status(target: Target) -> dict:
+def _status_client(target: Target) -> contextlib.AbstractContextManager[Client | None]:
+    """A native client for ``_noisy_status`` when the target has a router endpoint (None: REST is used)."""
+    return Client(target.router) if target.router else contextlib.nullcontext()
+
+
+def _noisy_status(target: Target, client: Client | None) -> dict:
     """The noisy space's measured status (memories, and the router's ``paced_rps``); empty before it exists."""
     space = space_names(NOISY_PREFIX, 1)[0]
     try:
-        if target.router:
-            with Client(target.router) as client:
-                return msgspec.structs.asdict(client.status(space=space).spaces[0])
+        if client is not None:
+            return msgspec.structs.asdict(client.status(space=space).spaces[0])
         with urllib.request.urlopen(f"{target.url}/api/v1/spaces/{space}/status", timeout=5) as answer:
             return json.load(answer)
     except (EngramError, OSError):

@@ -23,11 +23,8 @@ they are active. ``pacing_cpu_target = 0`` turns pacing off; 1.0 paces only a ma
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable
-
-log = logging.getLogger(__name__)
 
 TICK_S = 0.25  # how often the CPU is read and the paces adjusted
 ACTIVE_S = 1.0  # a space that sent a request within this long counts as active
@@ -121,9 +118,10 @@ class Pacer:
             cut = max(MIN_CUT, self.cpu_target / busy)
             if busy >= SATURATED:
                 cut = min(cut, 0.5)
+            hog_above = total * max(HOG_SHARE, _twice_even(counts))  # requests this tick that make a hog
             for space, count in counts.items():
                 used = count / elapsed
-                if space in self.rates or (used >= MIN_HOG_RPS and count > total * max(HOG_SHARE, _twice_even(counts))):
+                if space in self.rates or (used >= MIN_HOG_RPS and count > hog_above):
                     rate = max(MIN_PACE_RPS, min(self.rates.get(space, math.inf), used) * cut)
                     self.rates[space] = changes[space] = rate
         elif busy < self.cpu_target - DEADBAND:
