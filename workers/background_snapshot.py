@@ -17,6 +17,8 @@ Safety:
   no finalizer of the parent's objects runs in it. It dies with the worker (PR_SET_PDEATHSIG), so no orphan keeps
   writing into a directory a restarted worker owns; a half-written snapshot is a ``.tmp`` directory that the next
   open sweeps away, and the log still holds everything.
+- The child gets only this space's columns: the other spaces' arrays are left out of every fork, so the fork's
+  pause does not grow with the spaces the worker holds (workers/columns.py). It must not read another space.
 - A failed child changes nothing the parent relies on: the log was cut, not truncated. The snapshot is tried
   again after ``RETRY_AFTER_FAILURE_S``.
 - One child per worker at a time (the loop's other due spaces wait their turn), run at ``CHILD_NICENESS`` so
@@ -82,14 +84,16 @@ class BackgroundSnapshots:
 
     def start(self, space_id: str, space: Space) -> int | None:
         """Cut the space's log and fork a child that writes the snapshot; its pid, or None when nothing was logged
-        since the last snapshot. Raises OSError if the log could not be cut (then no child was started)."""
-        cut = space.begin_snapshot()
-        if cut is None:
-            return None
+        since the last snapshot. Raises OSError if the log could not be cut, or the kernel would not let the child have
+        the space's columns (then no child was started)."""
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            _write_and_exit(space, cut, parent)
+        with space.inherited_by_fork():  # every other space's columns stay out of the child (workers/columns.py)
+            cut = space.begin_snapshot()
+            if cut is None:
+                return None
+            pid = os.fork()
+            if pid == 0:
+                _write_and_exit(space, cut, parent)
         self._children[space_id] = _Child(pid, space, cut, time.monotonic())
         return pid
 

@@ -14,14 +14,25 @@ over stalled the worker's loop, and with it every other space of the worker, for
 anonymous private mapping of ``RESERVED_BYTES`` of address space (``MAP_NORESERVE``: memory is only taken by the
 pages rows are written to), and growing widens the views. Only a space past its reservation (340k rows at dim 768,
 2M at dim 128), or a compaction, copies. Where the mapping cannot be made, plain arrays are used.
+
+Each reservation is hidden from ``fork`` (``MADV_DONTFORK``) except while the space it belongs to is being forked
+for its snapshot (``inherited_by_fork``). A fork copies the page tables of every populated range, and the arrays of
+a space sit far apart in its reservation, so each space cost the fork a few page-table pages: with 1,000 spaces of
+10 rows held, a fork paused the worker, and every space it serves, for 42 ms; with the reservations left out,
+0.9 ms (bench/fork_pause.py). The snapshot child reads only its own space, so it needs no other space's reservation.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import mmap
 import sys
+from collections.abc import Iterator
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 INITIAL_CAPACITY_ROWS = 64
 RESERVED_BYTES = 1 << 30
@@ -30,6 +41,8 @@ spaces loaded: 4 TiB of a 128 TiB address space."""
 RESERVE_GROWTH = 4
 """A space past its reservation gets one for this many times its rows, so it copies once per 4x of growth."""
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)  # 3.13+ names it
+_MADV_DONTFORK = getattr(mmap, "MADV_DONTFORK", None)  # Linux only
+_MADV_DOFORK = getattr(mmap, "MADV_DOFORK", None)
 _ALIGN = 64
 COMPACT_MIN_TOMBSTONES = 1024
 
@@ -74,7 +87,28 @@ class Columns:
         except (OSError, ValueError, OverflowError):  # no address space to spare: plain arrays, copied to grow
             self._region, reserved = None, capacity
         self._reserved_rows = reserved
+        self._hide_from_fork()
         self._views(capacity)
+
+    @contextlib.contextmanager
+    def inherited_by_fork(self) -> Iterator[None]:
+        """Within this block a ``fork`` child gets this space's arrays (they are hidden from forks otherwise: see
+        the module docstring). Raises OSError when the kernel refuses, before anything is forked."""
+        if self._region is not None and _MADV_DOFORK is not None:
+            self._region.madvise(_MADV_DOFORK)
+        try:
+            yield
+        finally:
+            self._hide_from_fork()
+
+    def _hide_from_fork(self) -> None:
+        """Leave the reservation out of forked children; where the kernel refuses, forks just stay slower."""
+        if self._region is None or _MADV_DONTFORK is None:
+            return
+        try:
+            self._region.madvise(_MADV_DONTFORK)
+        except OSError as exc:
+            log.warning("cannot hide a space's columns from forks (%s); snapshot forks pause longer", exc)
 
     def _widths(self) -> dict[str, tuple[np.dtype, int]]:
         return {name: (dtype, self.dim if name == "units" else 1) for name, dtype in _DTYPES.items()}

@@ -10,6 +10,7 @@ trusts is workers/recovery.py) and the index segments (workers/segments.py, move
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -167,6 +168,10 @@ class Space:
             return None
         wal_cut = self._wal.roll()
         return SnapshotCut(snapshots.next_generation(hot), wal_cut, self._wal.appended_bytes)
+
+    def inherited_by_fork(self) -> contextlib.AbstractContextManager[None]:
+        """Within this block a forked child gets this space's columns, which forks otherwise leave out."""
+        return self._columns.inherited_by_fork()
 
     def write_snapshot(self, cut: SnapshotCut) -> snapshots.SnapshotReport:
         """Write the state as of ``cut`` as its snapshot generation, then delete the snapshots and log segments it

@@ -4,7 +4,9 @@ values; compaction keeps the live rows in order."""
 
 from __future__ import annotations
 
+import json
 import mmap
+import os
 
 import numpy as np
 import pytest
@@ -133,3 +135,48 @@ def test_columns_restored_from_a_snapshot_hold_its_rows_and_grow_from_there(rows
     columns = Columns.from_live_rows(DIM, arrays, [f"m{i}" for i in range(rows)], ["t"] * rows, rows + 1)
     append(columns, rows)
     assert_rows(columns, list(range(rows + 1)))
+
+
+def _mapped_in_child(addresses: list[int], units: np.ndarray) -> tuple[list[bool], float]:
+    """Fork; in the child, which of ``addresses`` are mapped, and the sum of ``units`` (only read when mapped)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, leave without the parent's cleanup
+        code = 1
+        try:
+            os.close(read_end)
+            ranges = []
+            with open("/proc/self/maps") as maps:
+                for line in maps:
+                    start, end = (int(part, 16) for part in line.split()[0].split("-"))
+                    ranges.append((start, end))
+            mapped = [any(start <= address < end for start, end in ranges) for address in addresses]
+            total = float(units.sum()) if mapped[0] else -1.0
+            os.write(write_end, json.dumps([mapped, total]).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        mapped, total = json.loads(reader.read())
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return mapped, total
+
+
+@pytest.mark.skipif(columns_module._MADV_DONTFORK is None, reason="MADV_DONTFORK is Linux-only")
+def test_a_fork_gets_only_the_columns_it_was_given():
+    """Forks leave every space's reservation out, except the one inside ``inherited_by_fork``: a snapshot child
+    reads its own space's rows, and the fork does not pay for the page tables of the others."""
+    given_to_child, left_out = Columns(DIM), Columns(DIM)
+    for i in range(100):
+        append(given_to_child, i)
+        append(left_out, i)
+    addresses = [data_address(given_to_child.units), data_address(left_out.units)]
+    with given_to_child.inherited_by_fork():
+        mapped, total = _mapped_in_child(addresses, given_to_child.units)
+    assert mapped == [True, False]
+    assert total == float(given_to_child.units.sum()) == DIM * sum(range(100))
+    mapped, _ = _mapped_in_child(addresses, given_to_child.units)  # after the block it is left out again
+    assert mapped == [False, False]
+    assert_rows(given_to_child, list(range(100)))  # the parent's rows are untouched by all of it
