@@ -59,15 +59,27 @@ class ConsolidationState:
         self._path = Path(directory) / STATE_FILE
         self._state = _SavedState()
         self.changed_since_pass = False
+        self.backlog = 0  # episodes stored, replaced or deleted since the last pass (``consolidation_backlog``)
         if self._path.exists():
             try:
                 self._state = msgspec.json.decode(self._path.read_bytes(), type=_SavedState)
             except msgspec.DecodeError:
                 self.changed_since_pass = True  # unreadable: the next scheduled pass recomputes it
 
-    def note_change(self) -> None:
-        """An episode was added, replaced or deleted: the next scheduled pass has work to do."""
+    @property
+    def last_run_at(self) -> float | None:
+        return self._state.stats.last_run_at
+
+    def note_change(self, episodes: int = 1) -> None:
+        """Episodes were stored, replaced or deleted: the next scheduled pass has work to do."""
+        self.backlog += episodes
         self.changed_since_pass = True
+
+    def found_on_open(self, stored_since_pass: int) -> None:
+        """The space was opened with ``stored_since_pass`` live episodes stored after the last pass (deletions
+        since then left no trace to count): they are the backlog, and the next scheduled pass is due for them."""
+        self.backlog = stored_since_pass
+        self.changed_since_pass = self.changed_since_pass or stored_since_pass > 0
 
     def due(self, now: float, interval_s: float) -> bool:
         last = self._state.stats.last_run_at
@@ -94,6 +106,7 @@ class ConsolidationState:
         )
         write_atomic(self._path, msgspec.json.encode(self._state))
         self.changed_since_pass = False
+        self.backlog = 0
         return self.snapshot(len(patterns))
 
     def snapshot(self, max_patterns: int) -> Consolidations:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -143,6 +144,16 @@ class EpisodeIndex:
 
     def __len__(self) -> int:
         return len(self._contexts)
+
+    def __contains__(self, memory_id: object) -> bool:
+        return memory_id in self._contexts
+
+    def ids(self) -> Iterator[str]:
+        return iter(self._contexts)
+
+    def latest(self, count: int) -> list[str]:
+        """The ids of the ``count`` episodes observed last, oldest first."""
+        return [memory_id for _observed_at, memory_id in self._by_time[-count:]] if count > 0 else []
 
     def add(self, memory_id: str, observed_at: float, episode: EpisodeContext) -> None:
         context = _context_of(observed_at, episode)

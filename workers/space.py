@@ -40,7 +40,7 @@ from workers import snapshot as snapshots
 from workers import validation as check
 from workers.activation import check_spreading
 from workers.columns import Columns
-from workers.consolidation import ConsolidationState, EpisodeView
+from workers.consolidation import MAX_EPISODES_PER_PASS, ConsolidationState, EpisodeView
 from workers.filters import RowFilter, compile_filters
 from workers.footprint import stored_bytes_of
 from workers.graph import AUTO_LINK_MAX_LINKS, EXPLICIT, strongest_similar
@@ -122,6 +122,7 @@ class Space:
             space.consolidation = ConsolidationState(directory)
             space.index = SpaceIndex(directory / "hot", space._columns)
             space._replay(payloads)
+            space.consolidation.found_on_open(space._episodes_stored_after(space.consolidation.last_run_at))
             tiers.promote(directory)  # an offloaded space's segments may have been moved to warm/ or cold/
             space.index.load()  # after the replay: the segments refer to rows by serial
         except BaseException:
@@ -246,6 +247,12 @@ class Space:
         """Store memories (an existing id is replaced). All are checked first: one bad memory stores none."""
         puts = self._validate(memories, now)
         stored = []
+        episodes = self._traits.episodes
+        touched = sum(
+            put.record.id in episodes or bool(put.record.profile and put.record.profile.episode) for put in puts
+        )
+        if touched:
+            self.consolidation.note_change(touched)  # only episodes are consolidated: plain memories leave it undue
         for put in puts:
             put.record.serial = self._columns.next_serial
             self._wal.append(encode_record(put.record))
@@ -257,16 +264,16 @@ class Space:
             stored.append(
                 StoredMemory(record.id, record.confidence, activation, record.observed_at, now, replaced, links)
             )
-        self.consolidation.note_change()
         return stored
 
     def delete(self, memory_id: str, now: float) -> None:
         """Delete a memory (MEMORY_NOT_FOUND if there is none); like ``remember``, durable after ``sync``."""
         self._row(memory_id)
+        if memory_id in self._traits.episodes:
+            self.consolidation.note_change()
         record = DeleteRecord(memory_id, now)
         self._wal.append(encode_record(record))
         self._apply(record)
-        self.consolidation.note_change()
 
     def _validate(self, memories: list[MemoryIn], now: float) -> list[_Put]:
         puts: list[_Put] = []
@@ -547,21 +554,32 @@ class Space:
             )
         return pattern
 
+    def _episodes_stored_after(self, moment: float | None) -> int:
+        """Live episodes stored after ``moment`` (all of them when None)."""
+        columns = self._columns
+        rows = [columns.row_of[memory_id] for memory_id in self._traits.episodes.ids()]
+        if moment is None:
+            return len(rows)
+        return int(np.count_nonzero(columns.stored_at[rows] > moment)) if rows else 0
+
     def _episodes(self) -> list[EpisodeView]:
+        """The episodes a pass considers: the latest ``MAX_EPISODES_PER_PASS`` observed. Taken from the episode
+        index, not by scanning every row: the pass runs in the worker's loop, and a scan of a space of 30k plain
+        memories held every other space of the worker for a few hundred ms, every ``consolidation_interval_s``."""
         columns = self._columns
         views = []
-        for row in np.flatnonzero(columns.live[: columns.rows]):
-            record = self._record(int(row), include_embedding=False)
-            if record.kind == "episode":
-                views.append(
-                    EpisodeView(
-                        record.id,
-                        columns.units[row].astype(np.float64),
-                        record.content,
-                        record.confidence,
-                        record.observed_at,
-                        record.stored_at,
-                        record.last_access,
-                    )
+        for memory_id in self._traits.episodes.latest(MAX_EPISODES_PER_PASS):
+            row = columns.row_of[memory_id]
+            record = self._record(row, include_embedding=False)
+            views.append(
+                EpisodeView(
+                    record.id,
+                    columns.units[row].astype(np.float64),
+                    record.content,
+                    record.confidence,
+                    record.observed_at,
+                    record.stored_at,
+                    record.last_access,
                 )
+            )
         return views

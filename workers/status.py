@@ -29,9 +29,7 @@ def space_status(
         memories=count,
         pressure=count / PRESSURE_CAPACITY_MEMORIES,
         wal_lag_ms=wal_lag_ms(policy, unsynced_deadline, now_monotonic),
-        # ConsolidationState only knows *whether* episodes changed since its last pass, not how many, so there is
-        # no count to report yet; 0 rather than a made-up figure (extend ConsolidationState to count them).
-        consolidation_backlog=0,
+        consolidation_backlog=space.consolidation.backlog,
     )
 
 

@@ -240,3 +240,43 @@ def test_recollect_answers_only_allowed_memories_but_spreads_through_the_others(
     )
 
     assert [(columns.ids[m.row], m.reached.path) for m in found.memories] == [("a", ("a",)), ("c", ("a", "b", "c"))]
+
+
+def test_only_episode_changes_make_a_consolidation_pass_due_and_count_as_its_backlog(
+    space: Space, tmp_path: Path
+) -> None:
+    interval = 300.0
+    space.remember([MemoryIn(f"plain {i}", id=f"m{i}") for i in range(5)], NOW)
+    space.delete("m0", NOW)
+    assert not space.consolidation.due(NOW, interval) and space.consolidation.backlog == 0
+
+    at = EpisodeContext(where_location="office")
+    space.remember([MemoryIn(f"meeting {i}", id=f"e{i}", episode=at, observed_at=NOW + i) for i in range(3)], NOW)
+    space.remember([MemoryIn("e0 as a plain memory now", id="e0"), MemoryIn("plain again", id="m1")], NOW)
+    space.delete("e1", NOW)
+    assert space.consolidation.due(NOW, interval)
+    assert space.consolidation.backlog == 3 + 1 + 1  # three stored, one replaced by a plain memory, one deleted
+
+    ran = space.consolidate(NOW + 1)
+    assert ran.stats.episodes_considered == 1  # e2 is the one live episode left
+    assert space.consolidation.backlog == 0 and not space.consolidation.due(NOW + 1 + interval, interval)
+
+    space.remember([MemoryIn("later meeting", id="e9", episode=at, observed_at=NOW + 9)], NOW + 2)
+    reopened = reopen(space, tmp_path)  # a restart counts the episodes stored since the last pass
+    try:
+        assert reopened.consolidation.backlog == 1 and reopened.consolidation.due(NOW + 1 + interval, interval)
+    finally:
+        reopened.close()
+
+
+def test_a_pass_considers_the_latest_episodes_by_observation_time(
+    space: Space, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("workers.space.MAX_EPISODES_PER_PASS", 3)
+    at = EpisodeContext(where_location="lab")
+    observed = [NOW + offset for offset in (50, 10, 40, 20, 30)]  # stored in another order than observed
+    space.remember([MemoryIn(f"trial {i}", id=f"e{i}", episode=at, observed_at=t) for i, t in enumerate(observed)], NOW)
+    space.remember([MemoryIn(f"note {i}", id=f"n{i}") for i in range(4)], NOW)
+    considered = [episode.id for episode in space._episodes()]
+    assert considered == ["e4", "e2", "e0"]  # observed at +30, +40, +50
+    assert space.consolidate(NOW + 60).stats.episodes_considered == 3
