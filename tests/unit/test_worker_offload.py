@@ -1,0 +1,78 @@
+"""Offloading idle spaces never writes a snapshot in the worker's loop: a space with a long log tail gets its
+snapshot from a child first and is closed on a later pass; one with a short tail is closed at once. Nothing it
+acknowledged is lost either way (a real Space, WAL and forked child on disk)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from engram import protocol as p
+from engram.config import Config
+from workers import loop as loop_module
+from workers import snapshot as snapshots
+from workers.loop import WorkerLoop
+from workers.space import Space
+
+_tickets = itertools.count(1)
+LONG_TAIL_MEMORIES = 40
+
+
+def _frames(space: str, request: p.Request) -> list[bytes]:
+    ticket = next(_tickets)
+    header = p.Header(p.PROTOCOL_VERSION, ticket, p.op_of(request), space)
+    placement = p.Placement(True, 4, 1.0)
+    return [ticket.to_bytes(8, "big"), p.ENCODER.encode(header), p.ENCODER.encode(request), p.ENCODER.encode(placement)]
+
+
+def _remember(space: str, count: int) -> list[bytes]:
+    memories = [
+        p.MemoryIn(f"{space} fact {i}", id=f"m{i}", embedding=b"\x00\x00\x80?" + b"\x00" * 12) for i in range(count)
+    ]
+    return _frames(space, p.Remember(memories))
+
+
+def _listed(loop: WorkerLoop, space: str) -> int:
+    [(_ticket, reply)] = loop._handle_batch([_frames(space, p.ListMemories())])
+    return p.decode_result("list_memories", p.REPLY_DECODER.decode(reply)).total
+
+
+def test_an_idle_space_with_a_long_tail_is_snapshotted_by_a_child_before_it_is_offloaded(tmp_path, monkeypatch):
+    loop = WorkerLoop(0, "tcp://127.0.0.1:1", Config(data_root=str(tmp_path), idle_offload_s=1.0))
+    loop._handle_batch([_remember("long", LONG_TAIL_MEMORIES), _remember("short", 1)])
+    tail = loop._spaces["long"].wal_bytes_since_snapshot
+    monkeypatch.setattr(loop_module, "OFFLOAD_SNAPSHOT_MIN_BYTES", tail // 2)  # "short" stays below, "long" above
+
+    def snapshot_in_the_loop(self: Space) -> None:
+        raise AssertionError(f"space {self.space_id} was snapshotted in the loop")
+
+    monkeypatch.setattr(Space, "snapshot", snapshot_in_the_loop)
+    idle = time.monotonic() + 10.0
+    loop._keep_storage(idle)
+    assert "short" not in loop._spaces  # a short tail: closed at once
+    assert "long" in loop._spaces and loop._background.running("long")
+
+    deadline = time.monotonic() + 30.0
+    while "long" in loop._spaces and time.monotonic() < deadline:
+        loop._keep_storage(idle)  # reaps the child once it ended, then closes the space
+        time.sleep(0.01)
+    assert "long" not in loop._spaces
+    assert snapshots.generations(tmp_path / "long" / "hot")  # the child's snapshot is what the next open loads
+
+    monkeypatch.undo()
+    assert _listed(loop, "long") == LONG_TAIL_MEMORIES and _listed(loop, "short") == 1
+    assert loop._spaces["long"].recovery.snapshot is not None
+    loop._close_all()
+
+
+def test_a_space_used_while_its_child_writes_stays_loaded(tmp_path, monkeypatch):
+    loop = WorkerLoop(0, "tcp://127.0.0.1:1", Config(data_root=str(tmp_path), idle_offload_s=1.0))
+    loop._handle_batch([_remember("busy", LONG_TAIL_MEMORIES)])
+    monkeypatch.setattr(loop_module, "OFFLOAD_SNAPSHOT_MIN_BYTES", 1)
+    loop._keep_storage(time.monotonic() + 10.0)
+    assert loop._background.running("busy")
+    assert _listed(loop, "busy") == LONG_TAIL_MEMORIES  # a request: the space is in use again
+    loop._background.wait("busy")
+    loop._keep_storage(time.monotonic())
+    assert "busy" in loop._spaces
+    loop._close_all()
