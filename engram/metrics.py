@@ -88,6 +88,24 @@ WAL_FSYNC = Histogram(
     [SPACE_LABEL],
     buckets=_FSYNC_BUCKETS_S,
 )
+WAL_REPLAY_BYTES = Gauge(
+    "engram_wal_replay_bytes",
+    "Log bytes of the space written since its newest snapshot: what its next open replays (workers snapshot it "
+    "past snapshot_wal_bytes; a figure that keeps growing means its snapshots fail).",
+    [SPACE_LABEL],
+    multiprocess_mode="livesum",
+)
+RESIDENT_SPACES = Gauge(
+    "engram_resident_spaces",
+    "Spaces the worker holds loaded in memory (bounded by max_resident_spaces; idle ones are offloaded).",
+    ["worker"],
+    multiprocess_mode="livesum",
+)
+OFFLOADS = Counter(
+    "engram_offloads_total",
+    "Spaces the worker closed and dropped from memory: idle for idle_offload_s, or past max_resident_spaces.",
+    ["worker"],
+)
 WAL_LAG = Gauge(
     "engram_wal_lag_seconds",
     "Age of the oldest acknowledged write not yet fsynced (interval durability; 0 when everything is synced).",

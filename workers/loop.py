@@ -139,6 +139,7 @@ class WorkerLoop:
                         break
                 for frames in self._handle_batch(batch):
                     socket.send_multipart(frames)
+                self._metrics.resident(self.worker_id, len(self._spaces))
         finally:
             self._close_all()
             self._batch_sync.close()
@@ -173,7 +174,9 @@ class WorkerLoop:
         size (restart time then depends on the tail, not on history), offload idle and least recently used spaces
         (workers/residency.py), and, about once a minute, move the index files of long-offloaded spaces to colder
         tiers."""
-        self._background.reap()
+        for space_id in self._background.reap():  # their log to replay is now short
+            if space_id in self._spaces:
+                self._metrics.refresh(space_id, self._spaces[space_id])
         for space_id, space in list(self._spaces.items()):
             tail, size = space.wal_bytes_since_snapshot, space.stored_bytes
             if snapshot_due(
@@ -188,6 +191,7 @@ class WorkerLoop:
                 self._offload(space_id)
         if waiting:  # come back soon: each ended child lets its space close and the next space's child start
             self._next_scheduled_check = min(self._next_scheduled_check, now + OFFLOAD_RECHECK_S)
+        self._metrics.resident(self.worker_id, len(self._spaces))
         if now >= self._next_demote_check:
             self._next_demote_check = now + DEMOTE_CHECK_INTERVAL_S
             for space_id, tier in self._residency.to_demote(now):
@@ -245,6 +249,7 @@ class WorkerLoop:
             self._snapshot(space_id, space)
         self._drop(space_id)
         self._residency.offloaded(space_id)
+        self._metrics.offloaded(self.worker_id)
         log.debug("offloaded space %s", space_id)
 
     # -- one batch -------------------------------------------------------------------------------------------

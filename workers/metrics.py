@@ -1,4 +1,5 @@
-"""A worker's metrics: each space's memories and stored bytes, WAL fsync latency and lag, quota rejections.
+"""A worker's metrics: each space's memories, stored bytes and log bytes to replay, WAL fsync latency and lag, quota
+rejections; the worker's resident spaces and offloads.
 
 Every series is labelled with the ``memory_space`` label the router chose (``Placement.metric_label``), so a space
 past ``max_metric_spaces`` is counted under "_other" here too. Several spaces of one worker can share "_other", so
@@ -6,7 +7,8 @@ the gauges are kept as per-label totals of this worker's spaces (``set`` on a sh
 space's figure); the multiprocess mode "livesum" then adds the workers' totals, and a space's own label, held by
 one worker only, shows exactly its figure.
 
-Figures are taken after each request that reached a loaded space, so they are as fresh as the last request. An
+Figures are taken after each request that reached a loaded space, and when its background snapshot ended (the
+log to replay then shrinks), so they are as fresh as the last change. An
 offloaded space keeps its last figures (its data is still there); a deleted one is taken out. A restarted worker
 reports a space again once a request loads it.
 """
@@ -30,8 +32,9 @@ if TYPE_CHECKING:
 class WorkerMetrics:
     def __init__(self) -> None:
         self._labels: dict[str, str] = {}  # space id: its memory_space label, as the router last sent it
-        self._figures: dict[str, tuple[int, int]] = {}  # space id: (memories, stored bytes) as last reported
-        self._totals: dict[str, list[int]] = {}  # label: [memories, stored bytes] over this worker's spaces
+        self._figures: dict[str, tuple[int, int, int]] = {}  # space id: (memories, stored bytes, log tail bytes)
+        self._totals: dict[str, list[int]] = {}  # label: the same three, over this worker's spaces
+        self._resident = -1  # spaces loaded, as last reported
         self._lagging: set[str] = set()  # labels whose WAL lag was last set above 0
 
     def label_of(self, space_id: str) -> str:
@@ -49,13 +52,28 @@ class WorkerMetrics:
             self._labels[space_id] = label
             metrics.WAL_LAG.labels(label).set(0.0)  # the series exists from the first request on
         if space is not None:
-            self._report(space_id, label, space.count, quotas.stored_bytes(space))
+            self.refresh(space_id, space)
+
+    def refresh(self, space_id: str, space: Space) -> None:
+        """Report a loaded space's figures now (after a request, or once its background snapshot ended)."""
+        label = self._labels.get(space_id)
+        if label is not None:
+            self._report(space_id, label, space.count, quotas.stored_bytes(space), space.wal_bytes_since_snapshot)
+
+    def resident(self, worker_id: int, loaded: int) -> None:
+        """The number of spaces the worker holds loaded (set only when it changed)."""
+        if loaded != self._resident:
+            self._resident = loaded
+            metrics.RESIDENT_SPACES.labels(str(worker_id)).set(loaded)
+
+    def offloaded(self, worker_id: int) -> None:
+        metrics.OFFLOADS.labels(str(worker_id)).inc()
 
     def forget(self, space_id: str) -> None:
         """The space was deleted: take its figures out of its label's totals."""
         label = self._labels.pop(space_id, None)
         if label is not None:
-            self._report(space_id, label, 0, 0)
+            self._report(space_id, label, 0, 0, 0)
             self._figures.pop(space_id, None)
 
     def remember_checked(self, space_id: str, policy: p.SpacePolicy, space: Space, memories: list[p.MemoryIn]) -> None:
@@ -99,13 +117,15 @@ class WorkerMetrics:
             metrics.WAL_LAG.labels(label).set(seconds)
         self._lagging = set(lag)
 
-    def _report(self, space_id: str, label: str, memories: int, stored: int) -> None:
-        old_memories, old_stored = self._figures.get(space_id, (0, 0))
-        if (old_memories, old_stored) == (memories, stored) and space_id in self._figures:
+    def _report(self, space_id: str, label: str, memories: int, stored: int, tail: int) -> None:
+        figures = (memories, stored, tail)
+        old = self._figures.get(space_id)
+        if old == figures:
             return
-        self._figures[space_id] = (memories, stored)
-        totals = self._totals.setdefault(label, [0, 0])
-        totals[0] += memories - old_memories
-        totals[1] += stored - old_stored
-        metrics.MEMORIES.labels(label).set(totals[0])
-        metrics.STORED_BYTES.labels(label).set(totals[1])
+        self._figures[space_id] = figures
+        totals = self._totals.setdefault(label, [0, 0, 0])
+        for gauge, index in ((metrics.MEMORIES, 0), (metrics.STORED_BYTES, 1), (metrics.WAL_REPLAY_BYTES, 2)):
+            change = figures[index] - (old[index] if old else 0)
+            if change or old is None:
+                totals[index] += change
+                gauge.labels(label).set(totals[index])

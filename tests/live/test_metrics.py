@@ -47,6 +47,7 @@ def test_writes_to_a_space_show_in_its_request_memory_and_fsync_series(api, uniq
     assert _value(samples, "engram_stored_bytes", memory_space=alpha) > 0
     assert _value(samples, "engram_wal_fsync_seconds_count", memory_space=alpha) >= 1
     assert _value(samples, "engram_wal_lag_seconds", memory_space=alpha) == 0
+    assert _value(samples, "engram_wal_replay_bytes", memory_space=alpha) > 0  # five writes, no snapshot yet
     assert _value(samples, "engram_http_requests_total", route="/api/v1/spaces/{space}/memories", status="201") >= 5
 
 
@@ -71,6 +72,25 @@ def test_metrics_of_both_workers_appear(api, unique):
     for count, space in enumerate(by_worker.values(), start=2):
         assert _value(samples, "engram_memories", memory_space=space) == count, space
         assert _value(samples, "engram_wal_fsync_seconds_count", memory_space=space) >= 1, space
+    for worker in by_worker:
+        assert _value(samples, "engram_resident_spaces", worker=str(worker)) >= 1, worker
+
+
+def test_an_idle_space_is_offloaded_counted_and_no_longer_resident(make_server, tmp_path):
+    running = make_server(workers=1, extra_args=_config(tmp_path, "[workers]\nidle_offload_s = 0.5\n"))
+    api = Api(running.url)
+    _remember(api, "goes-idle", 2)
+
+    def offloaded() -> bool:
+        samples = _samples(api)
+        return _value(samples, "engram_offloads_total", worker="0") == 1.0 and (
+            _value(samples, "engram_resident_spaces", worker="0") == 0
+        )
+
+    wait_until(offloaded, timeout_s=30, message="the idle space offloaded and counted")
+    assert _value(_samples(api), "engram_memories", memory_space="goes-idle") == 2  # kept while offloaded
+    assert api.list("goes-idle")["total"] == 2  # a request loads it again
+    assert _value(_samples(api), "engram_resident_spaces", worker="0") == 1
 
 
 def test_a_request_without_a_space_counts_the_default_fallback(api, unique):

@@ -53,9 +53,10 @@ def test_only_existing_spaces_are_given_a_label_by_the_router():
 
 
 class _FakeSpace:
-    def __init__(self, count: int, stored: int) -> None:
+    def __init__(self, count: int, stored: int, tail: int = 0) -> None:
         self.count = count
         self.stored_bytes = stored
+        self.wal_bytes_since_snapshot = tail
 
 
 def _gauge(gauge, label: str) -> float:
@@ -74,3 +75,28 @@ def test_spaces_folded_into_other_add_up_in_the_worker():
     worker.forget("fold-b")
     assert _gauge(metrics.MEMORIES, label) - before == 4
     assert _gauge(metrics.STORED_BYTES, label) - before_bytes == 40
+
+
+def test_the_log_to_replay_adds_up_per_label_and_drops_once_a_snapshot_ended():
+    worker = WorkerMetrics()
+    label = "_other"
+    before = _gauge(metrics.WAL_REPLAY_BYTES, label)
+    worker.after_request("tail-a", p.Placement(True, 4, metric_label=label), _FakeSpace(3, 30, tail=100))
+    worker.after_request("tail-b", p.Placement(True, 4, metric_label=label), _FakeSpace(5, 50, tail=50))
+    assert _gauge(metrics.WAL_REPLAY_BYTES, label) - before == 150
+    worker.refresh("tail-a", _FakeSpace(3, 30, tail=10))  # its background snapshot ended
+    assert _gauge(metrics.WAL_REPLAY_BYTES, label) - before == 60
+    worker.forget("tail-b")
+    assert _gauge(metrics.WAL_REPLAY_BYTES, label) - before == 10
+    worker.refresh("never-seen", _FakeSpace(1, 1, tail=999))  # no label yet: nothing to report under
+    assert _gauge(metrics.WAL_REPLAY_BYTES, label) - before == 10
+
+
+def test_resident_spaces_and_offloads_are_per_worker():
+    worker = WorkerMetrics()
+    offloads_before = metrics.OFFLOADS.labels("7")._value.get()
+    worker.resident(7, 3)
+    worker.resident(7, 2)
+    worker.offloaded(7)
+    assert metrics.RESIDENT_SPACES.labels("7")._value.get() == 2
+    assert metrics.OFFLOADS.labels("7")._value.get() - offloads_before == 1

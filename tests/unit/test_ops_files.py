@@ -46,7 +46,7 @@ _LABEL_VALUES = {
     "op": set(protocol.RESULT_TYPES) | {"other"},
     "outcome": {"ok"} | {code.value for code in ErrorCode},
     "process": {"worker", "builder"},  # router/supervision.py
-    "quota": {"max_rps", "max_spaces", "max_memories", "max_bytes"},  # router/metrics.py, workers/metrics.py
+    "quota": {"max_rps", "pacing", "max_spaces", "max_memories", "max_bytes"},  # router/metrics.py, workers/metrics.py
 }
 _SELECTOR = re.compile(r"\b(engram_[a-z_]+)\s*\{([^}]*)\}")
 _MATCHER = re.compile(r'([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"([^"]*)"')
