@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engram import protocol as p  # noqa: E402
 from engram.config import Config  # noqa: E402
-from workers.loop import OFFLOAD_RECHECK_S, OFFLOAD_SNAPSHOT_MIN_BYTES, WorkerLoop  # noqa: E402
+from workers.loop import OFFLOAD_SNAPSHOT_MIN_BYTES, UPKEEP_RECHECK_S, WorkerLoop  # noqa: E402
 
 DEFAULT_OUT = "bench/results/offload_pause.json"
 IDLE_OFFLOAD_S = 1.0
@@ -56,7 +56,7 @@ def offload_in_the_loop(loop: WorkerLoop) -> dict:
 
 
 def offload_with_children(loop: WorkerLoop) -> dict:
-    """The loop's way: passes of its storage upkeep, ``OFFLOAD_RECHECK_S`` apart as in the worker while spaces wait
+    """The loop's way: passes of its storage upkeep, ``UPKEEP_RECHECK_S`` apart as in the worker while spaces wait
     for their snapshot child (the loop serves batches in between)."""
     started = time.perf_counter()
     pauses = []
@@ -64,7 +64,7 @@ def offload_with_children(loop: WorkerLoop) -> dict:
         pass_started = time.perf_counter()
         loop._keep_storage(time.monotonic() + 10 * IDLE_OFFLOAD_S)
         pauses.append(time.perf_counter() - pass_started)
-        time.sleep(OFFLOAD_RECHECK_S)
+        time.sleep(UPKEEP_RECHECK_S)
     return {
         "longest_pause_ms": round(max(pauses) * 1000, 2),
         "passes": len(pauses),

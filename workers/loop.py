@@ -54,8 +54,13 @@ POLL_INTERVAL_MS = 100
 DEFAULT_POLICY = p.SpacePolicy()
 SCHEDULED_CHECK_INTERVAL_S = 1.0
 DEMOTE_CHECK_INTERVAL_S = 60.0
-OFFLOAD_RECHECK_S = 0.1
-"""The storage upkeep's next pass, instead of a second later, while spaces due to be offloaded wait for a child."""
+UPKEEP_RECHECK_S = 0.1
+"""The next scheduled pass, instead of a second later, while work is left over: spaces due to be offloaded that
+wait for a snapshot child, or consolidation passes past ``CONSOLIDATION_BUDGET_S``."""
+CONSOLIDATION_BUDGET_S = 0.01
+"""Scheduled consolidation passes run in the loop, which every space of the worker waits for, and each writes its
+result with fsyncs (about 1.2 ms for a space of a few episodes). Spaces written together fall due together, 300 s
+later: 50 of them held the loop 61 ms at once. Passes stop once this much time went, and go on a moment later."""
 OFFLOAD_SNAPSHOT_MIN_BYTES = 256 * 1024
 """An offloaded (or closing) space is snapshotted first when its log tail since the last snapshot is at least this:
 its next open then loads the snapshot instead of replaying the tail. Smaller tails replay faster than a snapshot is
@@ -153,21 +158,32 @@ class WorkerLoop:
         self._stopping = True
 
     def _run_scheduled_work(self) -> None:
-        """Between batches, at most once a second: the consolidation pass of every open space that is due."""
+        """Between batches, at most once a second: storage upkeep, then the consolidation passes that are due (for
+        at most ``CONSOLIDATION_BUDGET_S``; the rest follow ``UPKEEP_RECHECK_S`` later)."""
         now = time.monotonic()
         if now < self._next_scheduled_check:
             return
         self._next_scheduled_check = now + SCHEDULED_CHECK_INTERVAL_S
         self._keep_storage(now)
-        wall = time.time()
+        if self._consolidate_due(time.time(), time.monotonic() + CONSOLIDATION_BUDGET_S):
+            self._next_scheduled_check = min(self._next_scheduled_check, now + UPKEEP_RECHECK_S)
+
+    def _consolidate_due(self, wall: float, deadline: float) -> bool:
+        """Run the due spaces' consolidation passes until ``deadline`` (at least one); True when due ones are left
+        over."""
+        ran = False
         for space_id, space in list(self._spaces.items()):
             if not space.consolidation.due(wall, self._consolidation_interval_s):
                 continue
+            if ran and time.monotonic() >= deadline:
+                return True
+            ran = True
             try:
                 result = space.consolidate(wall)
                 log.info("scheduled consolidation of %s: %d pattern(s)", space_id, len(result.patterns))
             except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval; serving goes on
                 log.exception("scheduled consolidation of space %s failed", space_id)
+        return False
 
     def _keep_storage(self, now: float) -> None:
         """Snapshot spaces whose log tail grew past ``snapshot_wal_bytes`` and ``snapshot_growth_ratio`` of their
@@ -190,7 +206,7 @@ class WorkerLoop:
             else:
                 self._offload(space_id)
         if waiting:  # come back soon: each ended child lets its space close and the next space's child start
-            self._next_scheduled_check = min(self._next_scheduled_check, now + OFFLOAD_RECHECK_S)
+            self._next_scheduled_check = min(self._next_scheduled_check, now + UPKEEP_RECHECK_S)
         self._metrics.resident(self.worker_id, len(self._spaces))
         if now >= self._next_demote_check:
             self._next_demote_check = now + DEMOTE_CHECK_INTERVAL_S

@@ -76,3 +76,38 @@ def test_a_space_used_while_its_child_writes_stays_loaded(tmp_path, monkeypatch)
     loop._keep_storage(time.monotonic())
     assert "busy" in loop._spaces
     loop._close_all()
+
+
+def _episode(space: str, count: int) -> list[bytes]:
+    at = p.EpisodeContext(where_location="harbour")
+    memories = [
+        p.MemoryIn(f"{space} met at the harbour {i}", episode=at, embedding=b"\x00\x00\x80?" + b"\x00" * 12)
+        for i in range(count)
+    ]
+    return _frames(space, p.Remember(memories))
+
+
+def test_scheduled_consolidations_are_spread_over_passes_that_come_back_soon(tmp_path, monkeypatch):
+    """Spaces written together fall due together; one pass of the loop runs them only up to its budget (here:
+    one each) and the next pass comes ``UPKEEP_RECHECK_S`` later instead of a second later, until none is due."""
+    loop = WorkerLoop(0, "tcp://127.0.0.1:1", Config(data_root=str(tmp_path)))
+    spaces = [f"meet-{i}" for i in range(3)]
+    loop._handle_batch([_episode(space, 3) for space in spaces])
+    monkeypatch.setattr(loop_module, "CONSOLIDATION_BUDGET_S", 0.0)
+    passes = 0
+    while any(loop._spaces[space].consolidation.due(time.time(), 300.0) for space in spaces):
+        loop._next_scheduled_check = 0.0
+        started = time.monotonic()
+        loop._run_scheduled_work()
+        passes += 1
+        due_left = sum(loop._spaces[space].consolidation.due(time.time(), 300.0) for space in spaces)
+        assert due_left == len(spaces) - passes  # one space's pass each time, never none
+        comes_back_in = loop._next_scheduled_check - started
+        assert (
+            comes_back_in < loop_module.SCHEDULED_CHECK_INTERVAL_S / 2
+            if due_left
+            else comes_back_in >= loop_module.SCHEDULED_CHECK_INTERVAL_S
+        )
+    assert passes == len(spaces)
+    assert all(loop._spaces[space].consolidation.backlog == 0 for space in spaces)
+    loop._close_all()
