@@ -394,7 +394,11 @@ class Broker:
         worth of requests waiting: a client sending faster than its pace would otherwise queue without end."""
         if not self._pacer.enabled:
             return
-        self._pacer.count(space)
+        resumed = self._pacer.count(space, time.monotonic())
+        if resumed is not None:
+            log.info("memory space %s resumes its pace of %.0f requests/s: it returned while other spaces are active",
+                     space, resumed)  # fmt: skip
+            self._gate.pace(space, resumed)
         rate = self._pacer.rates.get(space)
         if rate is not None and self._gate.waiting_of(space) >= max(PACED_BACKLOG_MIN, rate * PACED_BACKLOG_S):
             raise EngramError(

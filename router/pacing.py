@@ -17,6 +17,13 @@ loses no request: the gate holds them, in order, and a closed-loop client simply
 answer. The pace ends when the space is alone again (a space alone may use the whole machine), when its share is
 no longer twice an even one, when it sends much less than its pace allows, or when it is nearly idle.
 
+A pace that ended because its space went idle or was alone is remembered for ``RESUME_S``: if the space comes back
+while other spaces are active, its pace resumes as soon as it sends a few requests in one tick. Without it, a space
+that sends in bursts ran unpaced at the start of each burst until two or three ticks had cut it down again, and
+those first few hundred milliseconds held most of a quiet neighbour's slowest requests (bench/fairness.py: 19 of
+the 24 requests in the quiet spaces' top 1%, over five bursts, came in a burst's first second). A resumed pace that
+the machine no longer needs is raised or ended by the next tick, like any other.
+
 This is not work-conserving on purpose: to keep the quiet spaces' latency, the machine keeps some CPU idle while
 they are active. ``pacing_cpu_target = 0`` turns pacing off; 1.0 paces only a machine that is fully busy.
 """
@@ -36,6 +43,8 @@ DEADBAND = 0.05  # between target - DEADBAND and target the paces are kept as th
 SATURATED = 0.95  # at or above this busy share the CPU hides how much is wanted: cut by at least half
 MIN_CUT = 0.25  # a tick never cuts a pace to less than this share of the space's rate
 UNUSED = 0.5  # a paced space that used less than this share of its pace is let go
+RESUME_S = 30.0  # a pace ended by idleness or solitude is resumed if its space returns beside others within this long
+RESUME_COUNT = 5  # ... once it sent this many requests in one tick (a space that only trickles is not paced again)
 
 
 class CpuMeter:
@@ -79,15 +88,36 @@ class Pacer:
         self._counts: dict[str, int] = {}
         self._seen: dict[str, float] = {}  # space -> when it last sent a request (within ACTIVE_S)
         self.rates: dict[str, float] = {}  # paced spaces and their rates (requests a second)
+        self._resumable: dict[str, tuple[float, float]] = {}  # space -> (its last pace, when it ended): see count
         self._ticked = now
 
     @property
     def enabled(self) -> bool:
         return self.cpu_target > 0
 
-    def count(self, space: str) -> None:
-        """A request of ``space`` arrived."""
-        self._counts[space] = self._counts.get(space, 0) + 1
+    def count(self, space: str, now: float) -> float | None:
+        """A request of ``space`` arrived. Returns the pace it resumes now, if any (module docstring): its pace ended
+        within ``RESUME_S`` because it went idle or was alone, it sent ``RESUME_COUNT`` requests this tick, and
+        another space is active now."""
+        sent = self._counts[space] = self._counts.get(space, 0) + 1
+        remembered = self._resumable.get(space)
+        if remembered is None or sent < RESUME_COUNT:
+            return None
+        rate, ended = remembered
+        if now - ended > RESUME_S:
+            del self._resumable[space]
+            return None
+        if not self._has_company(space, now):
+            return None  # kept: company may come while it sends
+        del self._resumable[space]
+        self.rates[space] = rate
+        return rate
+
+    def _has_company(self, space: str, now: float) -> bool:
+        """Whether a space other than ``space`` sent a request this tick or within ``ACTIVE_S``."""
+        return any(other != space for other in self._counts) or any(
+            other != space and now - seen <= ACTIVE_S for other, seen in self._seen.items()
+        )
 
     def tick(self, now: float) -> dict[str, float | None]:
         """Every ``TICK_S``: read the CPU and return the paces that change (empty between ticks)."""
@@ -108,10 +138,15 @@ class Pacer:
         company = len(self._seen) >= 2
         total = sum(counts.values())
         changes: dict[str, float | None] = {}
+        if self._resumable:
+            self._resumable = {space: kept for space, kept in self._resumable.items() if now - kept[1] <= RESUME_S}
         for space, rate in list(self.rates.items()):
-            if busy is None or not company or self._let_go(space, rate, busy, counts, total, elapsed):
+            idle = counts.get(space, 0) / elapsed < MIN_PACE_RPS / 2
+            if busy is None or not company or idle or self._let_go(space, rate, busy, counts, total, elapsed):
                 changes[space] = None
                 del self.rates[space]
+                if busy is not None and (idle or not company):
+                    self._resumable[space] = (rate, now)
         if busy is None or not company:
             return changes
         if busy > self.cpu_target:
@@ -131,13 +166,13 @@ class Pacer:
         return changes
 
     def _let_go(self, space: str, rate: float, busy: float, counts: dict[str, int], total: int, elapsed: float) -> bool:
-        """A paced space is let go when it is nearly idle, is no hog by its share any more (when others sent too;
-        HOG_SHARE is not asked again, which keeps a pace from flapping), or leaves most of its pace unused on a
-        machine under the target."""
+        """A busy paced space (one that is not nearly idle) is let go when it is no hog by its share any more (when
+        others sent too; HOG_SHARE is not asked again, which keeps a pace from flapping), or leaves most of its
+        pace unused on a machine under the target. Such a pace is not resumed: the machine does not need it."""
         count = counts.get(space, 0)
         used = count / elapsed
         no_hog = len(counts) >= 2 and count <= total * _twice_even(counts)
-        return used < MIN_PACE_RPS / 2 or no_hog or (busy < self.cpu_target and used < rate * UNUSED)
+        return no_hog or (busy < self.cpu_target and used < rate * UNUSED)
 
 
 def _twice_even(counts: dict[str, int]) -> float:

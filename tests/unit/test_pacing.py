@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from router.fair import SpaceGate
-from router.pacing import MAX_RAISE, MIN_PACE_RPS, TICK_S, CpuMeter, Pacer
+from router.pacing import ACTIVE_S, MAX_RAISE, MIN_PACE_RPS, RESUME_COUNT, RESUME_S, TICK_S, CpuMeter, Pacer
 
 TARGET = 0.5
 QUIET = {f"quiet-{n}": 5 for n in range(4)}  # 20 requests/s each over a tick
@@ -67,6 +67,59 @@ def test_the_pace_ends_when_the_space_goes_idle_or_leaves_its_pace_unused():
     assert pace.decide(0.3, {"noisy": used, **QUIET}, TICK_S, 1.75) == {"noisy": None}
 
 
+def paced_then_idle(pace: Pacer) -> float:
+    """Pace "noisy" beside the quiet spaces, then let its pace end because it sent nothing for a tick (at 1.25)."""
+    rate = pace.decide(1.0, {"noisy": 200, **QUIET}, TICK_S, 1.0)["noisy"]
+    assert pace.decide(0.3, dict(QUIET), TICK_S, 1.25) == {"noisy": None}
+    return rate
+
+
+def burst(pace: Pacer, space: str, now: float, requests: int = RESUME_COUNT) -> list[float | None]:
+    return [pace.count(space, now) for _ in range(requests)]
+
+
+def test_a_hog_that_went_idle_resumes_its_pace_when_it_returns_beside_active_spaces():
+    pace = pacer()
+    rate = paced_then_idle(pace)
+    assert pace.rates == {}
+    resumed = burst(pace, "noisy", 1.3)  # the quiet spaces sent within ACTIVE_S
+    assert resumed == [None] * (RESUME_COUNT - 1) + [rate]  # at once, not two or three ticks later
+    assert pace.rates == {"noisy": rate}
+    assert pace.count("noisy", 1.3) is None  # resumed once; it is paced now
+
+
+def test_a_pace_resumes_only_beside_others_within_its_time_and_for_a_burst():
+    pace = pacer()
+    rate = paced_then_idle(pace)
+    alone = 1.25 + ACTIVE_S + 0.1  # nobody else sent for longer than ACTIVE_S
+    assert burst(pace, "noisy", alone) == [None] * RESUME_COUNT
+    pace.count("quiet-0", alone)  # company came back: the remembered pace is still there
+    assert pace.count("noisy", alone) == rate
+
+    trickle = pacer()
+    paced_then_idle(trickle)
+    trickle.count("quiet-0", 1.3)
+    assert burst(trickle, "noisy", 1.3, RESUME_COUNT - 1) == [None] * (RESUME_COUNT - 1)
+    trickle.tick(1.5)  # the counts start afresh each tick
+    assert burst(trickle, "noisy", 1.6, RESUME_COUNT - 1) == [None] * (RESUME_COUNT - 1)
+
+    late = pacer()
+    paced_then_idle(late)
+    late.count("quiet-0", 1.25 + RESUME_S + 0.1)
+    assert burst(late, "noisy", 1.25 + RESUME_S + 0.1) == [None] * RESUME_COUNT
+
+
+def test_a_pace_the_machine_no_longer_needed_is_not_resumed():
+    for let_go in (
+        {"noisy": 40, **{space: 40 for space in QUIET}},  # others send as much: no hog
+        {"noisy": 5, **{space: 1 for space in QUIET}},  # 20 requests/s of a pace of 100 or more, on a cool machine
+    ):
+        pace = pacer()
+        pace.decide(1.0, {"noisy": 200, **QUIET}, TICK_S, 1.0)
+        assert pace.decide(0.3, let_go, TICK_S, 1.25) == {"noisy": None}
+        assert burst(pace, "noisy", 1.3) == [None] * RESUME_COUNT
+
+
 def test_even_spaces_are_not_hogs_of_each_other():
     pace = pacer()
     assert pace.decide(1.0, {"a": 100, "b": 100}, TICK_S, 1.0) == {}
@@ -87,9 +140,9 @@ def test_tick_reads_the_cpu_once_a_tick_and_starts_counting_afresh():
     readings = iter([1.0, 1.0])
     pace = Pacer(TARGET, lambda: next(readings), now=0.0)
     for _ in range(200):
-        pace.count("noisy")
+        pace.count("noisy", 0.1)
     for space in QUIET:
-        pace.count(space)
+        pace.count(space, 0.1)
     assert pace.tick(TICK_S / 2) == {}  # not a tick yet: the CPU is not read
     assert "noisy" in pace.tick(TICK_S)
     assert pace.tick(2 * TICK_S) == {"noisy": None}  # counted afresh: it sent nothing this tick, so its pace ends
