@@ -67,3 +67,33 @@ def test_an_fsync_failure_fails_the_write_and_every_later_request_of_its_space_i
     # alpha was dropped from memory and reopens from its log: the acknowledged write is there.
     listed = _replies(loop, [_frames("alpha", p.GetMemory("kept"))])[0]
     assert listed.error is None and p.decode_result("get_memory", listed).content == "kept"
+
+
+def test_requests_arriving_while_a_write_batch_is_handled_join_it_before_its_one_fsync(loop, monkeypatch):
+    synced: list[str] = []
+    real_sync = Space.sync
+    monkeypatch.setattr(Space, "sync", lambda self, **how: (synced.append(self.space_id), real_sync(self, **how))[1])
+    late = [[_frames("alpha", _remember("late", "late")), _frames("alpha", p.ListMemories())], []]
+    asked: list[int] = []
+
+    def arrived(room: int) -> list[list[bytes]]:
+        asked.append(room)
+        return late.pop(0)
+
+    replies = [
+        p.REPLY_DECODER.decode(reply)
+        for _ticket, reply in loop._handle_batch([_frames("alpha", _remember("first", "first"))], arrived)
+    ]
+    assert [r.error for r in replies] == [None] * 3
+    assert synced == ["alpha"]  # one fsync for the first write and the one that joined
+    listed = p.decode_result("list_memories", replies[2])
+    assert {m.id for m in listed.memories} == {"first", "late"}  # handled in arrival order, after the first
+    assert asked == [255, 253]  # asked again until nothing more came
+
+
+def test_a_batch_without_an_fsync_to_do_answers_at_once_without_taking_more(loop):
+    assert _replies(loop, [_frames("alpha", _remember("stored", "stored"))])[0].error is None
+    asked: list[int] = []
+    replies = loop._handle_batch([_frames("alpha", p.ListMemories())], lambda room: asked.append(room) or [])
+    assert len(replies) == 1
+    assert asked == []
