@@ -63,3 +63,30 @@ def test_a_failed_producer_leaves_the_old_file_and_no_temporary(tmp_path):
         write_atomic_stream(target, failing)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["settings.json"]
+
+
+def test_replace_derived_swaps_the_file_whole_without_any_fsync(tmp_path, monkeypatch):
+    """A derived file is replaced atomically (no temporary left behind) and never waits for the disk."""
+    calls: list[str] = []
+    for name in ("fsync", "fdatasync"):
+        monkeypatch.setattr(atomic.os, name, lambda fd, name=name: calls.append(name))
+    target = tmp_path / "derived.json"
+    target.write_bytes(b"old")
+    atomic.replace_derived(target, b"new content")
+    assert target.read_bytes() == b"new content"
+    assert calls == []
+    assert [path.name for path in tmp_path.iterdir()] == ["derived.json"]
+
+
+def test_replace_derived_leaves_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    target = tmp_path / "derived.json"
+    target.write_bytes(b"old")
+
+    def failing_replace(_source, _destination) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        atomic.replace_derived(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [path.name for path in tmp_path.iterdir()] == ["derived.json"]

@@ -74,3 +74,23 @@ def test_every_row_lands_in_exactly_one_cluster_close_to_its_centroid(vectors, t
         if len(members) > 1:
             centroid = _unit(units[members].sum(axis=0))
             assert min(units[members] @ centroid) >= threshold - 0.35  # members stay near their cluster
+
+
+def test_a_result_a_crash_did_not_keep_is_computed_again(tmp_path):
+    """The result is saved without an fsync (derived from durable episodes): whether a crash leaves the previous
+    file or one that cannot be read, the space's next pass is due again."""
+    episodes = [_episode(i, [1.0, 0.01 * i, 0, 0]) for i in range(3)]
+    state = ConsolidationState(tmp_path)
+    state.run(episodes[:2], now=10.0)
+    kept = (tmp_path / "consolidations.json").read_bytes()
+    state.run(episodes, now=400.0)  # this result is "lost": the file goes back to the previous one
+    (tmp_path / "consolidations.json").write_bytes(kept)
+    reopened = ConsolidationState(tmp_path)
+    assert reopened.last_run_at == 10.0
+    reopened.found_on_open(stored_since_pass=1)  # the space counts the episode stored after the kept pass
+    assert reopened.due(now=400.0, interval_s=300.0)
+    assert len(reopened.run(episodes, now=400.0).patterns) == 1
+
+    (tmp_path / "consolidations.json").write_bytes(kept[: len(kept) // 2])  # or torn
+    torn = ConsolidationState(tmp_path)
+    assert torn.snapshot(10).patterns == [] and torn.due(now=0.0, interval_s=300.0)

@@ -111,3 +111,22 @@ def test_scheduled_consolidations_are_spread_over_passes_that_come_back_soon(tmp
     assert passes == len(spaces)
     assert all(loop._spaces[space].consolidation.backlog == 0 for space in spaces)
     loop._close_all()
+
+
+def test_offloads_are_spread_over_passes_that_come_back_soon(tmp_path, monkeypatch):
+    """Spaces written together go idle together; one pass closes them only up to its budget (here: one each) and
+    the next pass comes ``UPKEEP_RECHECK_S`` later instead of a second later, until none is left to close."""
+    loop = WorkerLoop(0, "tcp://127.0.0.1:1", Config(data_root=str(tmp_path), idle_offload_s=1.0))
+    spaces = [f"idle-{i}" for i in range(3)]
+    loop._handle_batch([_remember(space, 1) for space in spaces])
+    monkeypatch.setattr(loop_module, "OFFLOAD_BUDGET_S", 0.0)
+    idle = time.monotonic() + 10.0
+    for passes in range(1, len(spaces) + 1):
+        loop._next_scheduled_check = idle + 5.0
+        loop._keep_storage(idle)
+        left = sum(space in loop._spaces for space in spaces)
+        assert left == len(spaces) - passes  # one space closed each time, never none
+        assert loop._next_scheduled_check == (idle + loop_module.UPKEEP_RECHECK_S if left else idle + 5.0)
+    monkeypatch.undo()
+    assert all(_listed(loop, space) == 1 for space in spaces)  # closed, not lost: each opens again from disk
+    loop._close_all()
