@@ -100,7 +100,7 @@ def write_atomic_stream(
                 write(FlushingWriter(fd))  # type: ignore[arg-type]
                 os.fsync(fd)
             else:
-                with os.fdopen(os.dup(fd), "wb") as out:
+                with os.fdopen(fd, "wb", closefd=False) as out:
                     write(out)
         finally:
             os.close(fd)

@@ -288,11 +288,12 @@ class WorkerLoop:
         ``arrived(room)`` is asked for messages that came meanwhile (at most ``room``), which join it (module
         docstring); they are handled after the others, in order."""
         outcomes = [self._handle(frames) for frames in batch]
-        while arrived is not None and len(outcomes) < MAX_BATCH and self._must_fsync(outcomes):
-            late = [self._handle(frames) for frames in arrived(MAX_BATCH - len(outcomes))]
-            if not late:
-                break
-            outcomes += late
+        if arrived is not None and self._must_fsync(outcomes):  # asked once: joining only adds to what is written
+            while len(outcomes) < MAX_BATCH:
+                late = [self._handle(frames) for frames in arrived(MAX_BATCH - len(outcomes))]
+                if not late:
+                    break
+                outcomes += late
         failed = self._sync_written({o.written_space for o in outcomes if o.written_space})
         replies = []
         for outcome in outcomes:
