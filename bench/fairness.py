@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.load import LoadSpec, Target, run_load, serving, write_json  # noqa: E402
 from bench.load_ops import space_names  # noqa: E402
 from bench.load_stats import latency_figures  # noqa: E402
+from bench.machine import MachineWatch  # noqa: E402
 from engram.client import Client  # noqa: E402
 from engram.errors import EngramError  # noqa: E402
 from router.pacing import ACTIVE_S, TICK_S  # noqa: E402
@@ -78,7 +79,8 @@ def overhead(target: Target, counts: list[int], seconds: float, concurrency: int
                 per_space_limit=0,
                 name=f"overhead {count} spaces, round {round_number + 1}",
             )
-            result = run_load(spec, target)
+            with MachineWatch() as machine:
+                result = run_load(spec, target)
             runs[count].append(
                 {
                     "throughput_per_s": result["overall"]["throughput_per_s"],
@@ -86,6 +88,7 @@ def overhead(target: Target, counts: list[int], seconds: float, concurrency: int
                     "p99_ms": result["overall"]["p99_ms"],
                     "errors": result["overall"]["errors"],
                     "jain_fairness": result["space_throughput"]["jain_fairness"],
+                    "machine": machine.figures(),
                 }
             )
     rows = {}
@@ -146,9 +149,15 @@ def noisy_neighbour(
             keep_latencies=True,
             name=f"quiet spaces, {phase.replace('_', ' ')}",
         )
-        result = run_load(spec, target)
+        with MachineWatch() as machine:
+            result = run_load(spec, target)
         per_space = {name: row["p99_ms"] for name, row in result["spaces"].items()}
-        summary = {**result["overall"], "per_space_p99_ms": per_space, "errors_by_code": result["errors_by_code"]}
+        summary = {
+            **result["overall"],
+            "per_space_p99_ms": per_space,
+            "errors_by_code": result["errors_by_code"],
+            "machine": machine.figures(),
+        }
         return summary, result["latencies_ms"]
 
     phases: dict[str, dict] = {}
@@ -250,6 +259,15 @@ def _noisy_status(target: Target, client: Client | None) -> dict:
         return {}
 
 
+def steal_text(figures) -> str:
+    """Phases' machine figures (bench/machine.py) as "busy / steal (worst sample)", for a console line."""
+    shown = [
+        "?" if f["busy"] is None else f"{f['busy']:.0%} / {f['steal']:.1%} ({f['worst_steal'] or 0:.0%})"
+        for f in figures
+    ]
+    return ", ".join(shown) + " as busy / steal (worst 0.25 s)"
+
+
 def _mean(values) -> float:
     values = [v for v in values if v is not None]
     return round(statistics.fmean(values), 3) if values else 0.0
@@ -294,12 +312,17 @@ def main(argv: list[str] | None = None) -> int:
             f"| {row['p99_ms']} |"
         )
     print(f"throughput at {counts[-1]} spaces vs {counts[0]}: {over['ratio_at_max']:.1%} (target >= 95%)")
+    for count, row in over["space_counts"].items():
+        print(f"machine during {count} spaces' rounds: {steal_text(run['machine'] for run in row['runs'])}")
     print(
         f"quiet p99 over {noisy['rounds']} rounds: solo {noisy['solo_p99_ms']} ms, beside the noisy space "
         f"{noisy['with_noisy_p99_ms']} ms -> ratio {noisy['p99_ratio']} (target <= 1.5; per round "
         f"{noisy['round_ratios']}); the noisy space ran {noisy['noisy']['throughput_per_s']:.0f} req/s, paced by the "
         f"router to {noisy['noisy_paced_rps']} req/s as each noisy phase ended"
     )
+    for kind in ("with_noisy", "solo"):
+        figures = (phase["machine"] for name, phase in noisy["phases"].items() if name.startswith(kind))
+        print(f"machine during the {kind.replace('_', ' ')} phases: {steal_text(figures)}")
     write_json(args.out, {"overhead": over, "noisy_neighbour": noisy, "workers": args.workers})
     return 0
 

@@ -158,6 +158,8 @@ class Broker:
                 elif not self._gate.is_paced(space):
                     log.info("memory space %s is paced to %.0f requests/s: the CPU is above pacing_cpu_target "
                              "(%g) while other spaces are active", space, rate, self._pacer.cpu_target)  # fmt: skip
+                else:
+                    log.debug("memory space %s: pace now %.0f requests/s", space, rate)
                 self._gate.pace(space, rate)
         for item in list(self._gate.due()):
             self._send_item(owner(item.space, len(self.pool.slots)), item)

@@ -60,6 +60,8 @@ def test_fairness_result_has_a_row_per_space_count_and_both_ratios(smoke_results
     assert pooled["solo"]["count"] == sum(noisy["phases"][f"solo_{n}"]["ok"] for n in range(1, rounds + 2))
     assert noisy["p99_ratio"] == round(pooled["with_noisy"]["p99_ms"] / pooled["solo"]["p99_ms"], 3) > 0
     assert len(noisy["round_ratios"]) == rounds and noisy["noisy"]["throughput_per_s"] > 0
+    machine = [run["machine"] for run in rows["10"]["runs"]] + [p["machine"] for p in noisy["phases"].values()]
+    assert all(0.0 <= m["steal"] <= m["busy"] <= 1.0 and m["worst_steal"] >= 0.0 for m in machine)  # Linux: measured
 
 
 def test_crash_loop_and_cold_start_results_are_not_empty(smoke_results):
@@ -78,5 +80,6 @@ def test_report_is_one_page_with_every_section_and_its_plots(smoke_results):
     for heading in ("Overhead of many spaces", "Noisy neighbour", "Load run", "Crash loop", "Cold start"):
         assert "Not run" not in sections[heading], heading
         assert "<svg" in sections[heading], heading
+    assert "steal (worst 0.25 s)" in sections["Noisy neighbour"]  # a slow spell of the machine is visible
     assert "acknowledged writes lost over 2 kills" in sections["Headline figures"]
     assert "<script" not in page and "src=" not in page  # self-contained: nothing loaded from elsewhere
