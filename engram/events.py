@@ -31,8 +31,12 @@ FROM_START = ""
 """An ``after_id`` that names no event of the current incarnation: ``events_since`` answers the whole ring."""
 
 
-class Event(msgspec.Struct, frozen=True):
-    """One event: ``type`` is one of ``EVENT_TYPES``; ``data`` its fields (docs/events.md)."""
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """One event: ``type`` is one of ``EVENT_TYPES``; ``data`` its fields (docs/events.md).
+
+    ``gc=False``: a worker keeps the last ``RING_SIZE`` of every space, which the garbage collector would walk in
+    each full pass (docs/storage.md, "Garbage collection"); an event holds plain data and is in no reference
+    cycle."""
 
     id: str
     type: str

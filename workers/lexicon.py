@@ -3,6 +3,10 @@
 Why it exists: a text query must find the memories that contain its words even when their embeddings came from
 a client model, for which a hashed text vector of the query means nothing. Lexical scores weight each query
 word by its rarity in the space (IDF), so "the" matters little and "mitochondria" a lot.
+
+A token held by one row maps to that row as a bare ``int``, and only a token held by several rows to a ``set``.
+Why: most tokens of a real vocabulary occur once (ids, numbers, names), and every ``set`` is an object the
+garbage collector must walk in each full pass, where an ``int`` is not (docs/storage.md, "Garbage collection").
 """
 
 from __future__ import annotations
@@ -11,31 +15,52 @@ import math
 
 import numpy as np
 
+Rows = int | set[int]
+"""A token's rows: one row as an ``int``, several as a ``set`` (module docstring)."""
+
 
 class Lexicon:
     """Postings of live rows only (tombstoned rows are removed), so document frequencies count live ones."""
 
     def __init__(self) -> None:
-        self._postings: dict[str, set[int]] = {}
+        self._postings: dict[str, Rows] = {}
 
     def add(self, row: int, tokens: set[str]) -> None:
+        postings = self._postings
         for token in tokens:
-            self._postings.setdefault(token, set()).add(row)
+            held = postings.get(token)
+            if held is None:
+                postings[token] = row
+            elif isinstance(held, int):
+                if held != row:
+                    postings[token] = {held, row}
+            else:
+                held.add(row)
 
     def remove(self, row: int, tokens: set[str]) -> None:
+        postings = self._postings
         for token in tokens:
-            rows = self._postings[token]
-            rows.discard(row)
-            if not rows:
-                del self._postings[token]
+            held = postings[token]
+            if isinstance(held, int):
+                if held == row:
+                    del postings[token]
+                continue
+            held.discard(row)
+            if len(held) == 1:
+                postings[token] = next(iter(held))
+            elif not held:
+                del postings[token]
 
     def export(self, new_row: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
         """The postings, renumbered through ``new_row``, as flat arrays for a snapshot: the tokens, each token's
         number of rows, and all rows token after token. Loading these is about twice as fast as tokenizing every
         memory again (docs/storage.md)."""
         tokens = list(self._postings)
-        counts = np.fromiter((len(self._postings[t]) for t in tokens), dtype=np.int64, count=len(tokens))
-        rows = np.fromiter((r for t in tokens for r in self._postings[t]), dtype=np.int64, count=int(counts.sum()))
+        held = [self._postings[t] for t in tokens]
+        counts = np.fromiter((1 if isinstance(h, int) else len(h) for h in held), dtype=np.int64, count=len(tokens))
+        rows = np.fromiter(
+            (r for h in held for r in ((h,) if isinstance(h, int) else h)), dtype=np.int64, count=int(counts.sum())
+        )
         return tokens, counts, new_row[rows].astype(np.int32)
 
     @classmethod
@@ -48,13 +73,16 @@ class Lexicon:
         lexicon = cls()
         start = 0
         for token, end in zip(tokens, ends, strict=True):
-            lexicon._postings[token] = set(all_rows[start:end])
+            lexicon._postings[token] = all_rows[start] if end - start == 1 else set(all_rows[start:end])
             start = end
         return lexicon
 
     def renumber(self, new_row: np.ndarray) -> None:
         """Follow a compaction of the rows (``new_row[old]`` is the new row of an old, live one)."""
-        self._postings = {token: {int(new_row[row]) for row in rows} for token, rows in self._postings.items()}
+        self._postings = {
+            token: int(new_row[held]) if isinstance(held, int) else {int(new_row[row]) for row in held}
+            for token, held in self._postings.items()
+        }
 
     def coverage(self, query_tokens: list[str], rows: int, live_count: int) -> np.ndarray:
         """Per row, the IDF-weighted share of the query's distinct tokens that its content holds (0 to 1).
@@ -66,9 +94,12 @@ class Lexicon:
         scores = np.zeros(rows, dtype=np.float64)
         total = 0.0
         for token in set(query_tokens):
-            holders = self._postings.get(token, set())
-            idf = math.log1p(live_count / max(len(holders), 1))
+            held = self._postings.get(token)
+            holders = 0 if held is None else 1 if isinstance(held, int) else len(held)
+            idf = math.log1p(live_count / max(holders, 1))
             total += idf
-            if holders:
-                scores[np.fromiter(holders, dtype=np.intp, count=len(holders))] += idf
+            if isinstance(held, int):
+                scores[held] += idf
+            elif held:
+                scores[np.fromiter(held, dtype=np.intp, count=holders)] += idf
         return scores / total if total > 0 else scores

@@ -46,7 +46,7 @@ def profile_of(memory: MemoryIn) -> Profile:
     rate = default_decay_rate(episode is not None) if memory.decay_rate is None else memory.decay_rate
     check_decay_rate(rate)
     return Profile(
-        tags=memory.tags,
+        tags=tuple(memory.tags),
         memory_type=memory.memory_type,
         metadata=memory.metadata,
         decay_rate=rate,

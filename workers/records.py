@@ -12,11 +12,17 @@ import msgspec
 from engram.protocol import EpisodeContext
 
 
-class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
+class Profile(msgspec.Struct, array_like=True, omit_defaults=True, gc=False):
     """What a memory is beyond its text and vector, logged with it: tags, type, metadata, how fast it fades
-    (``decay_rate`` per hour, already defaulted by kind) and, for an episode, its context."""
+    (``decay_rate`` per hour, already defaulted by kind) and, for an episode, its context.
 
-    tags: list[str] = []
+    A space keeps one per memory, so none of it may be an object the garbage collector walks. ``gc=False``: it
+    holds only strings, numbers and an episode context of them, so it can be in no reference cycle. Tags are a
+    tuple (a tuple of strings is not tracked; a list, even empty, is) and metadata a dict of strings (not
+    tracked). Each tracked object per memory lengthened every full collection of the worker (docs/storage.md,
+    "Garbage collection")."""
+
+    tags: tuple[str, ...] = ()
     memory_type: str | None = None
     metadata: dict[str, str] = {}
     decay_rate: float | None = None

@@ -69,7 +69,7 @@ class Traits:
         record.kind = "memory" if profile.episode is None else "episode"
         record.access_count = self._accesses[record.id]
         record.decay_rate = rate
-        record.tags = profile.tags
+        record.tags = list(profile.tags)
         record.memory_type = profile.memory_type
         record.metadata = profile.metadata
         record.confidence_reasoning = profile.confidence_reasoning
