@@ -11,6 +11,7 @@ from pathlib import Path
 from engram import trash
 from engram.config import Config, config_from_env
 from engram.errors import EngramError
+from engram.gc_freeze import freeze_startup_objects
 from engram.ids import validate_space_id
 from engram.logs import setup_logging
 from engram.protocol import SpacePolicy
@@ -48,6 +49,7 @@ def main() -> int:
     except Exception as exc:  # noqa: BLE001 - report a bind failure plainly, then exit non-zero
         log.error("cannot start router on %s: %s", config.router, exc)
         return 2
+    freeze_startup_objects()
     broker.run()
     return 0
 

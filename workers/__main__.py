@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from engram.config import config_from_env
+from engram.gc_freeze import freeze_startup_objects
 from engram.logs import setup_logging
 from workers.loop import WorkerLoop
 
@@ -19,7 +20,9 @@ def main() -> int:
     parser.add_argument("--events", help="the router's endpoint for published events (without it, none are sent)")
     args = parser.parse_args()
     setup_logging(f"worker{args.id}")
-    WorkerLoop(args.id, args.backend, config_from_env(), args.builder, args.events).run()
+    loop = WorkerLoop(args.id, args.backend, config_from_env(), args.builder, args.events)
+    freeze_startup_objects()
+    loop.run()
     return 0
 
 

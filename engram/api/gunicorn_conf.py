@@ -33,3 +33,10 @@ def child_exit(_server, worker) -> None:
     from engram.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)
+
+
+def post_worker_init(_worker) -> None:
+    """The app is loaded and the worker is about to serve: freeze its start-up objects (engram/gc_freeze.py)."""
+    from engram.gc_freeze import freeze_startup_objects
+
+    freeze_startup_objects()
