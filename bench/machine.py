@@ -15,18 +15,17 @@ from __future__ import annotations
 import threading
 from types import TracebackType
 
+from router.pacing import read_cpu_times as read_some_cpu_times
+
 SAMPLE_S = 0.25
 PROC_STAT = "/proc/stat"
 
 
 def read_cpu_times(path: str = PROC_STAT) -> list[int] | None:
-    """The machine's CPU times (user, nice, system, idle, iowait, irq, softirq, steal), in clock ticks."""
-    try:
-        with open(path, "rb") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return fields if len(fields) == 8 else None
+    """The machine's CPU times (user, nice, system, idle, iowait, irq, softirq, steal), in clock ticks; None
+    where /proc/stat cannot be read or has no steal field (read as the router's pacer reads it)."""
+    fields = read_some_cpu_times(path)
+    return fields if fields is not None and len(fields) == 8 else None
 
 
 def shares(before: list[int], after: list[int]) -> tuple[float, float] | None:

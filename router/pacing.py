@@ -47,6 +47,16 @@ RESUME_S = 30.0  # a pace ended by idleness or solitude is resumed if its space 
 RESUME_COUNT = 5  # ... once it sent this many requests in one tick (a space that only trickles is not paced again)
 
 
+def read_cpu_times(path: str = "/proc/stat") -> list[int] | None:
+    """The machine's CPU times from the first line of /proc/stat, in clock ticks: user, nice, system, idle,
+    iowait, irq, softirq, steal (as many of them as the kernel gives); None where it cannot be read."""
+    try:
+        with open(path, "rb") as stat:
+            return [int(value) for value in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
 class CpuMeter:
     """The share of the machine's CPU time that was busy between two readings of /proc/stat (all cores).
 
@@ -58,12 +68,8 @@ class CpuMeter:
         self._last = self._read()
 
     def _read(self) -> tuple[int, int] | None:
-        try:
-            with open(self._path, "rb") as stat:
-                fields = [int(value) for value in stat.readline().split()[1:9]]
-        except (OSError, ValueError):
-            return None
-        if len(fields) < 5:
+        fields = read_cpu_times(self._path)
+        if fields is None or len(fields) < 5:
             return None
         idle = fields[3] + fields[4]  # idle, iowait
         return sum(fields) - idle, sum(fields)

@@ -56,11 +56,9 @@ class Lexicon:
         number of rows, and all rows token after token. Loading these is about twice as fast as tokenizing every
         memory again (docs/storage.md)."""
         tokens = list(self._postings)
-        held = [self._postings[t] for t in tokens]
-        counts = np.fromiter((1 if isinstance(h, int) else len(h) for h in held), dtype=np.int64, count=len(tokens))
-        rows = np.fromiter(
-            (r for h in held for r in ((h,) if isinstance(h, int) else h)), dtype=np.int64, count=int(counts.sum())
-        )
+        held = [_members(self._postings[t]) for t in tokens]
+        counts = np.fromiter((len(h) for h in held), dtype=np.int64, count=len(tokens))
+        rows = np.fromiter((r for h in held for r in h), dtype=np.int64, count=int(counts.sum()))
         return tokens, counts, new_row[rows].astype(np.int32)
 
     @classmethod
@@ -95,11 +93,14 @@ class Lexicon:
         total = 0.0
         for token in set(query_tokens):
             held = self._postings.get(token)
-            holders = 0 if held is None else 1 if isinstance(held, int) else len(held)
-            idf = math.log1p(live_count / max(holders, 1))
+            holders = () if held is None else _members(held)
+            idf = math.log1p(live_count / max(len(holders), 1))
             total += idf
-            if isinstance(held, int):
-                scores[held] += idf
-            elif held:
-                scores[np.fromiter(held, dtype=np.intp, count=holders)] += idf
+            if holders:
+                scores[np.fromiter(holders, dtype=np.intp, count=len(holders))] += idf
         return scores / total if total > 0 else scores
+
+
+def _members(held: Rows) -> tuple[int] | set[int]:
+    """A token's rows as a collection, whichever way they are kept."""
+    return (held,) if isinstance(held, int) else held
