@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engram.protocol import MemoryIn
-from workers import background_snapshot, snapshot
+from workers import background_snapshot, snapshot, wal
 from workers.background_snapshot import BackgroundSnapshots
 from workers.space import Space
 from workers.wal import segments, sequence_of
@@ -66,7 +66,7 @@ def test_the_child_saves_the_space_as_of_the_cut_while_the_parent_changes_it(tmp
     assert (manifest.rows, manifest.wal_cut) == (20, 1)  # the state at the cut, not the parent's later one
     tail = space.wal_bytes_since_snapshot
     after_cut = [path for path in segments(tmp_path / "alpha" / "wal") if sequence_of(path) > manifest.wal_cut]
-    assert 0 < tail == sum(path.stat().st_size for path in after_cut)
+    assert 0 < tail == sum(wal.record_bytes(path) for path in after_cut)
     expected = ids(space)
     space.close()
 

@@ -173,11 +173,11 @@ def test_a_failed_write_leaves_no_partial_record_behind(tmp_path: Path, monkeypa
     writer = WalWriter.open(wal_dir)
     writer.append(b"kept")
 
-    def write_half_then_fail(fd: int, data: bytes) -> None:
-        wal.os.write(fd, data[: len(data) // 2])
+    def write_half_then_fail(fd: int, data: bytes, offset: int) -> None:
+        wal.os.pwrite(fd, data[: len(data) // 2], offset)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(wal, "write_all", write_half_then_fail)
+    monkeypatch.setattr(wal, "pwrite_all", write_half_then_fail)
     with pytest.raises(OSError, match="No space"):
         writer.append(b"lost" * 10)
     monkeypatch.undo()
@@ -190,29 +190,124 @@ def test_a_failed_write_leaves_no_partial_record_behind(tmp_path: Path, monkeypa
 @given(
     payloads=st.lists(st.binary(max_size=64), max_size=12),
     cut_fraction=st.floats(min_value=0.0, max_value=1.0),
+    zeros=st.integers(min_value=0, max_value=300),
 )
-def test_any_truncation_replays_exactly_the_complete_records_before_the_cut(
-    payloads: list[bytes], cut_fraction: float
+def test_any_cut_replays_exactly_the_complete_records_before_it_and_stays_appendable(
+    payloads: list[bytes], cut_fraction: float, zeros: int
 ) -> None:
+    """A crash may leave any prefix of the records, followed by zeros written ahead or by nothing. Zeros right after
+    a complete record are the end of the log; a partial record is damage, and so are the zeros after it."""
     with tempfile.TemporaryDirectory() as tmp:
         wal_dir = Path(tmp) / "wal"
         write_log(wal_dir, payloads)
         segment = only_segment(wal_dir)
         data = segment.read_bytes()
         cut = round(cut_fraction * len(data))
-        segment.write_bytes(data[:cut])
+        segment.write_bytes(data[:cut] + bytes(zeros))
 
         replayed, report = replay(wal_dir)
 
-        ends, end = [], 0
-        for payload in payloads:
-            end += len(frame(payload))
-            ends.append(end)
+        ends = [sum(len(frame(p)) for p in payloads[: i + 1]) for i in range(len(payloads))]
         complete = sum(1 for record_end in ends if record_end <= cut)
+        kept = ends[complete - 1] if complete else 0
         assert replayed == payloads[:complete]
-        at_boundary = cut in (0, *ends)
-        assert report.dropped_reason == (None if at_boundary else "torn record")
-        assert report.dropped_bytes == cut - (ends[complete - 1] if complete else 0)
+        if cut == kept:
+            assert (report.dropped_reason, report.dropped_bytes) == (None, 0)
+        else:
+            assert report.dropped_bytes == cut + zeros - kept
+            assert report.dropped_reason == "torn record" or zeros > 0
+        assert segment.stat().st_size == kept
+
+        write_log(wal_dir, [b"appended"])
+        assert replay(wal_dir)[0] == [*payloads[:complete], b"appended"]
+
+
+# -- zeros written ahead of the records ------------------------------------------------------------------------------
+
+
+def test_records_overwrite_zeros_written_ahead_and_replay_stops_at_them(tmp_path: Path) -> None:
+    wal_dir = tmp_path / "wal"
+    writer = WalWriter.open(wal_dir)
+    writer.append(b"one")
+    writer.append(b"two")
+    writer.sync()
+    segment = only_segment(wal_dir)
+    records = len(frame(b"one")) + len(frame(b"two"))
+    size = segment.stat().st_size  # the first append wrote zeros this far ahead of itself
+    assert size == len(frame(b"one")) + wal.PREWRITE_BYTES
+    assert segment.read_bytes()[records:] == bytes(size - records)
+    assert wal.record_bytes(segment) == wal.bytes_after(wal_dir, 0) == records
+
+    # A crash now (the writer never closes): replay keeps both records, reports no damage, cuts the zeros off.
+    assert replay(wal_dir) == ([b"one", b"two"], wal.RecoveryReport(records=2))
+    assert segment.stat().st_size == records
+    assert not list(wal_dir.glob("dropped-*"))
+    writer.close()
+
+
+def test_a_writer_reopened_on_zeros_written_ahead_appends_after_the_records(tmp_path: Path) -> None:
+    wal_dir = tmp_path / "wal"
+    crashed = WalWriter.open(wal_dir)
+    crashed.append(b"kept")
+    crashed.sync()
+    os_fd = crashed._fd  # a crash: the zeros stay on disk
+    reopened = WalWriter.open(wal_dir)
+    reopened.append(b"after")
+    reopened.close()
+    wal.os.close(os_fd)
+
+    assert replay(wal_dir) == ([b"kept", b"after"], wal.RecoveryReport(records=2))
+
+
+def test_close_and_roll_leave_no_zeros_on_disk(tmp_path: Path) -> None:
+    wal_dir = tmp_path / "wal"
+    writer = WalWriter.open(wal_dir)
+    writer.append(b"first segment")
+    assert writer.roll() == 1
+    writer.append(b"second segment")
+    writer.close()
+
+    first, second = segments(wal_dir)
+    assert first.stat().st_size == len(frame(b"first segment"))
+    assert second.stat().st_size == len(frame(b"second segment"))
+    assert replay(wal_dir) == ([b"first segment", b"second segment"], wal.RecoveryReport(records=2))
+
+
+def test_zeros_followed_by_anything_else_are_damage(tmp_path: Path) -> None:
+    wal_dir = tmp_path / "wal"
+    write_log(wal_dir, [b"kept"])
+    segment = only_segment(wal_dir)
+    good = segment.stat().st_size
+    with segment.open("ab") as out:
+        out.write(bytes(100) + b"garbage")
+
+    replayed, report = replay(wal_dir)
+
+    assert replayed == [b"kept"]
+    assert report.dropped_bytes == 107 and report.dropped_reason.startswith("corrupt record: bad magic")
+    assert segment.stat().st_size == good
+
+
+def test_a_disk_too_full_for_zeros_ahead_still_takes_the_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wal_dir = tmp_path / "wal"
+    writer = WalWriter.open(wal_dir)
+    real_pwrite_all = wal.pwrite_all
+
+    def no_room_for_zeros(fd: int, data: bytes, offset: int) -> None:
+        if len(data) >= wal.PREWRITE_BYTES:  # the zeros ahead: the disk has room for a record only
+            real_pwrite_all(fd, data[:1000], offset)
+            raise OSError(28, "No space left on device")
+        real_pwrite_all(fd, data, offset)
+
+    monkeypatch.setattr(wal, "pwrite_all", no_room_for_zeros)
+    writer.append(b"fits")
+    writer.sync()
+    assert only_segment(wal_dir).stat().st_size == len(frame(b"fits"))  # the partial zeros were cut off
+    writer.close()
+
+    assert replay(wal_dir) == ([b"fits"], wal.RecoveryReport(records=1))
 
 
 # -- cuts for snapshots: roll, replay after a cut, segments removed behind snapshots --------------------------------
