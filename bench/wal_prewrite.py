@@ -40,20 +40,23 @@ def _thread_cpu_s() -> float:
 
 def one_run(directory: Path, logs: int, records: int, size: int, prewrite: int) -> tuple[float, float]:
     """Wall and CPU seconds per batch (one record appended to each log, then each log synced)."""
-    wal.PREWRITE_BYTES = prewrite
-    writers = [wal.WalWriter.open(directory / f"log{number}") for number in range(logs)]
-    payload = os.urandom(size)
-    for writer in writers:
-        writer.sync()  # the new segments' directory entries: not what is measured
-    wall, cpu = time.perf_counter(), _thread_cpu_s()
-    for _ in range(records):
+    configured, wal.PREWRITE_BYTES = wal.PREWRITE_BYTES, prewrite
+    try:
+        writers = [wal.WalWriter.open(directory / f"log{number}") for number in range(logs)]
+        payload = os.urandom(size)
         for writer in writers:
-            writer.append(payload)
+            writer.sync()  # the new segments' directory entries: not what is measured
+        wall, cpu = time.perf_counter(), _thread_cpu_s()
+        for _ in range(records):
+            for writer in writers:
+                writer.append(payload)
+            for writer in writers:
+                writer.sync()
+        wall, cpu = time.perf_counter() - wall, _thread_cpu_s() - cpu
         for writer in writers:
-            writer.sync()
-    wall, cpu = time.perf_counter() - wall, _thread_cpu_s() - cpu
-    for writer in writers:
-        writer.close()
+            writer.close()
+    finally:
+        wal.PREWRITE_BYTES = configured
     return wall / records, cpu / records
 
 
