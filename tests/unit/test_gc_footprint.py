@@ -5,22 +5,18 @@ for a time that grows with the tracked objects, so they must grow with the space
 from __future__ import annotations
 
 import gc
-import itertools
 
 from engram import protocol as p
 from engram.config import Config
+from tests.unit.worker_frames import request_frames
 from workers.loop import WorkerLoop
 
 MEMORIES = 2000
-_tickets = itertools.count(1)
 
 
 def _remember(space: str, content: str, tags: list[str]) -> list[bytes]:
-    ticket = next(_tickets)
     request = p.Remember([p.MemoryIn(content, tags=tags, metadata={"source": "test"})])
-    header = p.Header(p.PROTOCOL_VERSION, ticket, "remember", space)
-    placement = p.Placement(True, 8, 1.0, policy=p.SpacePolicy(durability="none"))
-    return [ticket.to_bytes(8, "big"), p.ENCODER.encode(header), p.ENCODER.encode(request), p.ENCODER.encode(placement)]
+    return request_frames(space, request, p.Placement(True, 8, 1.0, policy=p.SpacePolicy(durability="none")))
 
 
 def test_memories_with_unique_words_tags_and_events_add_few_tracked_objects(tmp_path):

@@ -4,23 +4,13 @@ and WAL on disk)."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from engram import protocol as p
 from engram.config import Config
+from tests.unit.worker_frames import request_frames
 from workers.loop import WorkerLoop
 from workers.space import Space
-
-_tickets = itertools.count(1)
-
-
-def _frames(space: str, request: p.Request) -> list[bytes]:
-    ticket = next(_tickets)
-    header = p.Header(p.PROTOCOL_VERSION, ticket, p.op_of(request), space)
-    placement = p.Placement(True, 4, 1.0)
-    return [ticket.to_bytes(8, "big"), p.ENCODER.encode(header), p.ENCODER.encode(request), p.ENCODER.encode(placement)]
 
 
 def _replies(loop: WorkerLoop, batch: list[list[bytes]]) -> list[p.Reply]:
@@ -40,14 +30,16 @@ def test_a_batch_is_fsynced_once_per_written_space_before_any_reply(loop, monkey
     synced: list[str] = []
     real_sync = Space.sync
     monkeypatch.setattr(Space, "sync", lambda self, **how: (synced.append(self.space_id), real_sync(self, **how))[1])
-    batch = [_frames("alpha", _remember(f"a{i}", f"a{i}")) for i in range(3)] + [_frames("beta", _remember("b", "b"))]
+    batch = [request_frames("alpha", _remember(f"a{i}", f"a{i}")) for i in range(3)] + [
+        request_frames("beta", _remember("b", "b"))
+    ]
     replies = _replies(loop, batch)
     assert [r.error for r in replies] == [None] * 4
     assert sorted(synced) == ["alpha", "beta"]
 
 
 def test_an_fsync_failure_fails_the_write_and_every_later_request_of_its_space_in_the_batch(loop, monkeypatch):
-    assert _replies(loop, [_frames("alpha", _remember("kept", "kept"))])[0].error is None
+    assert _replies(loop, [request_frames("alpha", _remember("kept", "kept"))])[0].error is None
 
     def failing_sync(self: Space, **_how: bool) -> None:
         if self.space_id == "alpha":
@@ -55,17 +47,17 @@ def test_an_fsync_failure_fails_the_write_and_every_later_request_of_its_space_i
 
     monkeypatch.setattr(Space, "sync", failing_sync)
     batch = [
-        _frames("alpha", p.ListMemories()),  # before the write: it saw only durable data
-        _frames("alpha", _remember("lost", "lost")),
-        _frames("alpha", p.ListMemories()),  # after it: it would list the write the disk never got
-        _frames("beta", _remember("fine", "fine")),
+        request_frames("alpha", p.ListMemories()),  # before the write: it saw only durable data
+        request_frames("alpha", _remember("lost", "lost")),
+        request_frames("alpha", p.ListMemories()),  # after it: it would list the write the disk never got
+        request_frames("beta", _remember("fine", "fine")),
     ]
     replies = _replies(loop, batch)
     codes = [r.error.code if r.error else None for r in replies]
     assert codes == [None, "STORAGE_UNAVAILABLE", "STORAGE_UNAVAILABLE", None]
     monkeypatch.undo()
     # alpha was dropped from memory and reopens from its log: the acknowledged write is there.
-    listed = _replies(loop, [_frames("alpha", p.GetMemory("kept"))])[0]
+    listed = _replies(loop, [request_frames("alpha", p.GetMemory("kept"))])[0]
     assert listed.error is None and p.decode_result("get_memory", listed).content == "kept"
 
 
@@ -73,7 +65,7 @@ def test_requests_arriving_while_a_write_batch_is_handled_join_it_before_its_one
     synced: list[str] = []
     real_sync = Space.sync
     monkeypatch.setattr(Space, "sync", lambda self, **how: (synced.append(self.space_id), real_sync(self, **how))[1])
-    late = [[_frames("alpha", _remember("late", "late")), _frames("alpha", p.ListMemories())], []]
+    late = [[request_frames("alpha", _remember("late", "late")), request_frames("alpha", p.ListMemories())], []]
     asked: list[int] = []
 
     def arrived(room: int) -> list[list[bytes]]:
@@ -82,7 +74,7 @@ def test_requests_arriving_while_a_write_batch_is_handled_join_it_before_its_one
 
     replies = [
         p.REPLY_DECODER.decode(reply)
-        for _ticket, reply in loop._handle_batch([_frames("alpha", _remember("first", "first"))], arrived)
+        for _ticket, reply in loop._handle_batch([request_frames("alpha", _remember("first", "first"))], arrived)
     ]
     assert [r.error for r in replies] == [None] * 3
     assert synced == ["alpha"]  # one fsync for the first write and the one that joined
@@ -92,8 +84,8 @@ def test_requests_arriving_while_a_write_batch_is_handled_join_it_before_its_one
 
 
 def test_a_batch_without_an_fsync_to_do_answers_at_once_without_taking_more(loop):
-    assert _replies(loop, [_frames("alpha", _remember("stored", "stored"))])[0].error is None
+    assert _replies(loop, [request_frames("alpha", _remember("stored", "stored"))])[0].error is None
     asked: list[int] = []
-    replies = loop._handle_batch([_frames("alpha", p.ListMemories())], lambda room: asked.append(room) or [])
+    replies = loop._handle_batch([request_frames("alpha", p.ListMemories())], lambda room: asked.append(room) or [])
     assert len(replies) == 1
     assert asked == []

@@ -4,36 +4,28 @@ acknowledged is lost either way (a real Space, WAL and forked child on disk)."""
 
 from __future__ import annotations
 
-import itertools
 import time
 
 from engram import protocol as p
 from engram.config import Config
+from tests.unit.worker_frames import request_frames
 from workers import loop as loop_module
 from workers import snapshot as snapshots
 from workers.loop import WorkerLoop
 from workers.space import Space
 
-_tickets = itertools.count(1)
 LONG_TAIL_MEMORIES = 40
-
-
-def _frames(space: str, request: p.Request) -> list[bytes]:
-    ticket = next(_tickets)
-    header = p.Header(p.PROTOCOL_VERSION, ticket, p.op_of(request), space)
-    placement = p.Placement(True, 4, 1.0)
-    return [ticket.to_bytes(8, "big"), p.ENCODER.encode(header), p.ENCODER.encode(request), p.ENCODER.encode(placement)]
 
 
 def _remember(space: str, count: int) -> list[bytes]:
     memories = [
         p.MemoryIn(f"{space} fact {i}", id=f"m{i}", embedding=b"\x00\x00\x80?" + b"\x00" * 12) for i in range(count)
     ]
-    return _frames(space, p.Remember(memories))
+    return request_frames(space, p.Remember(memories))
 
 
 def _listed(loop: WorkerLoop, space: str) -> int:
-    [(_ticket, reply)] = loop._handle_batch([_frames(space, p.ListMemories())])
+    [(_ticket, reply)] = loop._handle_batch([request_frames(space, p.ListMemories())])
     return p.decode_result("list_memories", p.REPLY_DECODER.decode(reply)).total
 
 
@@ -85,7 +77,7 @@ def _episode(space: str, count: int) -> list[bytes]:
         p.MemoryIn(f"{space} met at the harbour {i}", episode=at, embedding=b"\x00\x00\x80?" + b"\x00" * 12)
         for i in range(count)
     ]
-    return _frames(space, p.Remember(memories))
+    return request_frames(space, p.Remember(memories))
 
 
 def test_scheduled_consolidations_are_spread_over_passes_that_come_back_soon(tmp_path, monkeypatch):
