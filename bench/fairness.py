@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.load import LoadSpec, Target, run_load, serving, write_json  # noqa: E402
 from bench.load_ops import space_names  # noqa: E402
 from bench.load_stats import latency_figures  # noqa: E402
-from bench.machine import MachineWatch  # noqa: E402
+from bench.machine import MachineWatch, busy_text, steal_text  # noqa: E402
 from engram.client import Client  # noqa: E402
 from engram.errors import EngramError  # noqa: E402
 from router.pacing import ACTIVE_S, TICK_S  # noqa: E402
@@ -259,13 +259,9 @@ def _noisy_status(target: Target, client: Client | None) -> dict:
         return {}
 
 
-def steal_text(figures) -> str:
+def machine_text(figures) -> str:
     """Phases' machine figures (bench/machine.py) as "busy / steal (worst sample)", for a console line."""
-    shown = [
-        "?" if f["busy"] is None else f"{f['busy']:.0%} / {f['steal']:.1%} ({f['worst_steal'] or 0:.0%})"
-        for f in figures
-    ]
-    return ", ".join(shown) + " as busy / steal (worst 0.25 s)"
+    return ", ".join(f"{busy_text(f)} / {steal_text(f)}" for f in figures) + " as busy / steal (worst 0.25 s)"
 
 
 def _mean(values) -> float:
@@ -313,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"throughput at {counts[-1]} spaces vs {counts[0]}: {over['ratio_at_max']:.1%} (target >= 95%)")
     for count, row in over["space_counts"].items():
-        print(f"machine during {count} spaces' rounds: {steal_text(run['machine'] for run in row['runs'])}")
+        print(f"machine during {count} spaces' rounds: {machine_text(run['machine'] for run in row['runs'])}")
     print(
         f"quiet p99 over {noisy['rounds']} rounds: solo {noisy['solo_p99_ms']} ms, beside the noisy space "
         f"{noisy['with_noisy_p99_ms']} ms -> ratio {noisy['p99_ratio']} (target <= 1.5; per round "
@@ -322,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for kind in ("with_noisy", "solo"):
         figures = (phase["machine"] for name, phase in noisy["phases"].items() if name.startswith(kind))
-        print(f"machine during the {kind.replace('_', ' ')} phases: {steal_text(figures)}")
+        print(f"machine during the {kind.replace('_', ' ')} phases: {machine_text(figures)}")
     write_json(args.out, {"overhead": over, "noisy_neighbour": noisy, "workers": args.workers})
     return 0
 

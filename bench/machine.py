@@ -86,3 +86,16 @@ class MachineWatch:
             "steal": round(whole[1], 4) if whole else None,
             "worst_steal": round(self._worst_steal, 3) if self._worst_steal is not None else None,
         }
+
+
+def busy_text(figures: dict | None) -> str:
+    """A phase's busy share as a table cell or console word; "-" where it was not measured."""
+    return "-" if not figures or figures.get("busy") is None else f"{figures['busy']:.0%}"
+
+
+def steal_text(figures: dict | None) -> str:
+    """A phase's steal share and its worst sample, e.g. "1.2% (17%)": a phase that fell on a slow spell of the
+    shared machine shows here; "-" where it was not measured."""
+    if not figures or figures.get("steal") is None:
+        return "-"
+    return f"{figures['steal']:.1%} ({figures.get('worst_steal') or 0:.0%})"

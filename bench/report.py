@@ -22,6 +22,10 @@ from pathlib import Path
 
 import matplotlib
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.machine import busy_text, steal_text  # noqa: E402
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -128,7 +132,7 @@ def _overhead(results: dict) -> str:
         [
             (c, f"{r['throughput_per_s']:.0f}", f"{r['ratio_to_1']:.1%}",
              ", ".join(f"{x:.0%}" for x in r.get("round_ratios", [])), r["p50_ms"], r["p99_ms"], r["errors"],
-             ", ".join(_steal(run.get("machine")) for run in r.get("runs", [])))
+             ", ".join(steal_text(run.get("machine")) for run in r.get("runs", [])))
             for c, r in zip(counts, rows, strict=True)
         ],
     )  # fmt: skip
@@ -159,7 +163,7 @@ def _noisy(results: dict) -> str:
         ["phase", "ok", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "machine busy", "steal (worst 0.25 s)"],
         [
             (k.replace("_", " "), p["ok"], p["throughput_per_s"], p["p50_ms"], p["p99_ms"], p["p99.9_ms"], p["errors"],
-             _busy(p.get("machine")), _steal(p.get("machine")))
+             busy_text(p.get("machine")), steal_text(p.get("machine")))
             for k, p in phases.items()
         ],
     )  # fmt: skip
@@ -175,19 +179,6 @@ def _noisy(results: dict) -> str:
         f"{', '.join(str(r) for r in noisy['round_ratios'])}).</p>"
     )
     return note + _plots(bars) + table
-
-
-def _busy(machine: dict | None) -> str:
-    """The machine's busy share during a phase (bench/machine.py); "-" where it was not measured."""
-    return "-" if not machine or machine.get("busy") is None else f"{machine['busy']:.0%}"
-
-
-def _steal(machine: dict | None) -> str:
-    """The share of the phase the hypervisor took the CPU away, and its worst 0.25 s: a phase that fell on a slow
-    spell of the shared machine shows here (bench/machine.py)."""
-    if not machine or machine.get("steal") is None:
-        return "-"
-    return f"{machine['steal']:.1%} ({machine.get('worst_steal') or 0:.0%})"
 
 
 def _paces(paces: list | None) -> str:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.machine import MachineWatch, read_cpu_times, shares  # noqa: E402
+from bench.machine import MachineWatch, busy_text, read_cpu_times, shares, steal_text  # noqa: E402
 
 TICKS = st.lists(st.integers(min_value=0, max_value=10**6), min_size=8, max_size=8)
 
@@ -72,3 +72,10 @@ def test_watch_on_this_machine_measures_a_share():
         assert figures["busy"] is None
     else:
         assert 0.0 < figures["busy"] <= 1.0 and 0.0 <= figures["steal"] <= figures["busy"]
+
+
+def test_figures_read_as_shares_and_unknown_ones_as_a_dash():
+    figures = {"busy": 0.914, "steal": 0.0123, "worst_steal": 0.17}
+    assert (busy_text(figures), steal_text(figures)) == ("91%", "1.2% (17%)")
+    unknown = {"busy": None, "steal": None, "worst_steal": None}
+    assert busy_text(unknown) == steal_text(unknown) == busy_text(None) == steal_text({}) == "-"
