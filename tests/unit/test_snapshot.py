@@ -45,6 +45,33 @@ def state(space: Space, now: float = NOW) -> tuple:
     )
 
 
+def link_weights_apart(state_of_space: tuple) -> tuple[object, list[float]]:
+    """A state with its links' weights taken out, and those weights in order. Auto-link weights are float32 dot
+    products computed when a memory is written, and such a product may differ in its last bit with the row layout
+    (see ``recalls``): two spaces written alike, one of them restored from a snapshot of compacted rows, can store
+    weights 6e-8 apart. Each space replays its own weights exactly; across the two they compare approximately."""
+    weights: list[float] = []
+
+    def strip(value: object) -> object:
+        if isinstance(value, dict):
+            if value.keys() == {"target", "weight", "kind"}:
+                weights.append(value["weight"])
+                return {**value, "weight": None}
+            return {key: strip(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [strip(item) for item in value]
+        return value
+
+    return strip(msgspec.to_builtins(state_of_space)), weights
+
+
+def assert_same_state(first: tuple, second: tuple) -> None:
+    shape, weights = link_weights_apart(first)
+    other_shape, other_weights = link_weights_apart(second)
+    assert shape == other_shape
+    assert weights == pytest.approx(other_weights, rel=1e-6)
+
+
 def recalls(space: Space, now: float) -> list[dict[str, tuple]]:
     """Recall results as {id: (memory, score)}: a float32 dot product may differ in its last bit with the row
     layout (BLAS), as it does after any compaction of the rows, so scores are compared approximately and ties
@@ -149,7 +176,7 @@ def test_a_space_opened_from_snapshots_equals_a_full_replay_of_the_same_writes(
             apply(b, op, now, snapshots=False)
         end = NOW + len(ops)
         before = state(a, end)
-        assert before == state(b, end)
+        assert_same_state(before, state(b, end))
         a.close(), b.close()
 
         a, report = Space.open(with_snapshots, "alpha", DIM, NOW)
@@ -157,7 +184,8 @@ def test_a_space_opened_from_snapshots_equals_a_full_replay_of_the_same_writes(
 
         assert report.clean
         assert report.snapshot == (snapshots_of(with_snapshots)[0] if snapshots_of(with_snapshots) else None)
-        assert state(a, end) == before == state(b, end)
+        assert state(a, end) == before  # reopened from its snapshot: exactly what it held
+        assert_same_state(before, state(b, end))
         assert_same_recalls(recalls(a, end + 1), recalls(b, end + 1))
         a.close(), b.close()
 
