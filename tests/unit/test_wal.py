@@ -233,8 +233,8 @@ def test_records_overwrite_zeros_written_ahead_and_replay_stops_at_them(tmp_path
     writer.sync()
     segment = only_segment(wal_dir)
     records = len(frame(b"one")) + len(frame(b"two"))
-    size = segment.stat().st_size  # the first append wrote zeros this far ahead of itself
-    assert size == len(frame(b"one")) + wal.PREWRITE_BYTES
+    size = segment.stat().st_size  # the first append wrote zeros ahead of itself, to a page boundary
+    assert size == wal.PREWRITE_MIN_BYTES + wal.PAGE_BYTES
     assert segment.read_bytes()[records:] == bytes(size - records)
     assert wal.record_bytes(segment) == wal.bytes_after(wal_dir, 0) == records
 
@@ -257,6 +257,25 @@ def test_a_writer_reopened_on_zeros_written_ahead_appends_after_the_records(tmp_
     wal.os.close(os_fd)
 
     assert replay(wal_dir) == ([b"kept", b"after"], wal.RecoveryReport(records=2))
+
+
+def test_each_extension_writes_twice_as_far_ahead_up_to_the_most(tmp_path: Path) -> None:
+    writer = WalWriter.open(tmp_path / "wal")
+    payload = bytes(range(256)) * 14  # about a 768-dim remember
+    sizes = []
+    for _ in range(400):
+        writer.append(payload)
+        size = only_segment(tmp_path / "wal").stat().st_size
+        if not sizes or size != sizes[-1]:
+            sizes.append(size)
+    extensions = [later - earlier for earlier, later in zip([0, *sizes], sizes, strict=False)]
+    aheads = [wal.PREWRITE_MIN_BYTES * 2**n for n in range(4)] + [wal.PREWRITE_BYTES] * (len(sizes) - 4)
+    assert aheads[3] == wal.PREWRITE_BYTES and len(sizes) > 5
+    for extension, ahead in zip(extensions, aheads, strict=True):  # past the record that needed it, whole pages
+        assert ahead <= extension < ahead + len(frame(payload)) + wal.PAGE_BYTES
+    assert all(size % wal.PAGE_BYTES == 0 for size in sizes)
+    writer.close()
+    assert replay(tmp_path / "wal") == ([payload] * 400, wal.RecoveryReport(records=400))
 
 
 def test_close_and_roll_leave_no_zeros_on_disk(tmp_path: Path) -> None:
@@ -296,7 +315,7 @@ def test_a_disk_too_full_for_zeros_ahead_still_takes_the_record(
     real_pwrite_all = wal.pwrite_all
 
     def no_room_for_zeros(fd: int, data: bytes, offset: int) -> None:
-        if len(data) >= wal.PREWRITE_BYTES:  # the zeros ahead: the disk has room for a record only
+        if len(data) >= wal.PREWRITE_MIN_BYTES:  # the zeros ahead: the disk has room for a record only
             real_pwrite_all(fd, data[:1000], offset)
             raise OSError(28, "No space left on device")
         real_pwrite_all(fd, data, offset)
