@@ -68,11 +68,13 @@ CONSOLIDATION_BUDGET_S = 0.005
 """Scheduled consolidation passes run in the loop, which every space of the worker waits for: about 0.3 ms for a
 space of a few episodes (1 ms, and 2-3 ms under load, while its result was saved with fsyncs). Spaces written
 together fall due together, 300 s later: 50 of them held the loop 61 ms at once. Passes stop once this much time
-went, and go on a moment later."""
+went, or as soon as a request is waiting (after one pass at least: see ``_requests_waiting``), and go on a moment
+later."""
 OFFLOAD_BUDGET_S = 0.005
 """Offloading runs in the loop too, and spaces written together go idle together: 44 spaces of a 100-space load
 were closed in one pass, 11 ms in which the worker answered nothing. A pass stops offloading once this much time
-went; the rest follow ``UPKEEP_RECHECK_S`` later."""
+went, or, past the spaces over ``max_resident_spaces``, as soon as a request is waiting; the rest follow
+``UPKEEP_RECHECK_S`` later."""
 OFFLOAD_SNAPSHOT_MIN_BYTES = 256 * 1024
 """An offloaded (or closing) space is snapshotted first when its log tail since the last snapshot is at least this:
 its next open then loads the snapshot instead of replaying the tail. Smaller tails replay faster than a snapshot is
@@ -116,6 +118,7 @@ class WorkerLoop:
         self._metrics = WorkerMetrics()
         self._batch_sync = BatchSync(self._root)
         self._background = BackgroundSnapshots()
+        self._requests_waiting: Callable[[], bool] = lambda: False  # the backend socket's, once ``run`` opened it
 
     def run(self) -> None:
         parent = os.getppid()
@@ -136,6 +139,7 @@ class WorkerLoop:
             compactor = Compactor(context, self._builder_endpoint, self._index_seal_rows)
             poller.register(compactor.socket, zmq.POLLIN)  # a finished segment wakes the loop to swap it in
         arrived = functools.partial(_received, socket)
+        self._requests_waiting = functools.partial(_readable, socket)
         try:
             while not self._stopping:
                 self._run_scheduled_work()
@@ -176,13 +180,13 @@ class WorkerLoop:
             self._next_scheduled_check = min(self._next_scheduled_check, now + UPKEEP_RECHECK_S)
 
     def _consolidate_due(self, wall: float, deadline: float) -> bool:
-        """Run the due spaces' consolidation passes until ``deadline`` (at least one); True when due ones are left
-        over."""
+        """Run the due spaces' consolidation passes until ``deadline`` or a waiting request (at least one pass);
+        True when due ones are left over."""
         ran = False
         for space_id, space in list(self._spaces.items()):
             if not space.consolidation.due(wall, self._consolidation_interval_s):
                 continue
-            if ran and time.monotonic() >= deadline:
+            if ran and (time.monotonic() >= deadline or self._requests_waiting()):
                 return True
             ran = True
             try:
@@ -208,8 +212,9 @@ class WorkerLoop:
                 self._snapshot_in_background(space_id, space)
         come_back = False
         deadline = time.monotonic() + OFFLOAD_BUDGET_S
+        over_cap = self._residency.over_cap()  # these go even while requests wait: they bound the worker's memory
         for number, space_id in enumerate(self._residency.to_offload(now)):
-            if number and time.monotonic() >= deadline:
+            if number and (time.monotonic() >= deadline or (number >= over_cap and self._requests_waiting())):
                 come_back = True  # the rest on a later pass
                 break
             if self._snapshotting_before_offload(space_id, now):
@@ -590,6 +595,14 @@ def _received(socket: zmq.Socket, room: int) -> list[list[bytes]]:
         except zmq.Again:
             break
     return messages
+
+
+def _readable(socket: zmq.Socket) -> bool:
+    """Whether a message is waiting on ``socket``. Upkeep of idle spaces (offloading, scheduled consolidation)
+    stops for it: a quiet space's request must not wait out a 5 ms budget of other spaces' upkeep, which spaces
+    written together fall due for together (docs/scaling.md). Each pass still does one step, so upkeep goes on
+    under a steady load, a step every ``UPKEEP_RECHECK_S``."""
+    return bool(socket.getsockopt(zmq.EVENTS) & zmq.POLLIN)
 
 
 def _empty_answer(space_id: str, request: p.Request) -> msgspec.Struct:

@@ -80,9 +80,13 @@ class Residency:
         """Loaded spaces to offload, least recently used first: every one idle longer than ``idle_offload_s``,
         and more while more than ``max_resident_spaces`` would stay loaded."""
         order = sorted(self._loaded, key=lambda space_id: (self._loaded[space_id], space_id))
-        excess = max(0, len(order) - self.limits.max_resident_spaces)
+        excess = self.over_cap()
         idle = sum(1 for space_id in order if now - self._loaded[space_id] > self.limits.idle_offload_s)
         return order[: max(excess, idle)]
+
+    def over_cap(self) -> int:
+        """How many loaded spaces are over ``max_resident_spaces``: the first ones ``to_offload`` names."""
+        return max(0, len(self._loaded) - self.limits.max_resident_spaces)
 
     def to_demote(self, now: float) -> list[tuple[str, Tier]]:
         """Offloaded spaces whose index files should move to a colder tier, with that tier, least recently used

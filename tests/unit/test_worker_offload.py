@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import zmq
+
 from engram import protocol as p
 from engram.config import Config
 from tests.unit.worker_frames import request_frames
@@ -123,3 +125,63 @@ def test_offloads_are_spread_over_passes_that_come_back_soon(tmp_path, monkeypat
     monkeypatch.undo()
     assert all(_listed(loop, space) == 1 for space in spaces)  # closed, not lost: each opens again from disk
     loop._close_all()
+
+
+def test_upkeep_stops_for_a_waiting_request_after_one_step(tmp_path, monkeypatch):
+    """A request waiting on the socket ends an upkeep pass after its first step, whatever budget is left: other
+    spaces' offloads and consolidations must not hold a quiet space's request for the whole budget."""
+    loop = WorkerLoop(0, "tcp://127.0.0.1:1", Config(data_root=str(tmp_path), idle_offload_s=1.0))
+    idle_spaces, meeting_spaces = [f"idle-{i}" for i in range(3)], [f"meet-{i}" for i in range(3)]
+    loop._handle_batch([_remember(space, 1) for space in idle_spaces])
+    monkeypatch.setattr(loop_module, "OFFLOAD_BUDGET_S", 60.0)
+    monkeypatch.setattr(loop_module, "CONSOLIDATION_BUDGET_S", 60.0)
+    loop._requests_waiting = lambda: True
+
+    idle = time.monotonic() + 10.0
+    loop._keep_storage(idle)
+    assert sum(space in loop._spaces for space in idle_spaces) == 2  # one closed, the rest on later passes
+    assert loop._next_scheduled_check <= idle + loop_module.UPKEEP_RECHECK_S
+
+    loop._handle_batch([_episode(space, 3) for space in meeting_spaces])
+    assert loop._consolidate_due(time.time(), time.monotonic() + 60.0)  # due ones left over
+    due = [loop._spaces[space].consolidation.due(time.time(), 300.0) for space in meeting_spaces]
+    assert due.count(False) == 1
+
+    loop._requests_waiting = lambda: False  # nothing waits: the budget alone bounds the pass
+    loop._keep_storage(idle)
+    assert not any(space in loop._spaces for space in idle_spaces)
+    assert not loop._consolidate_due(time.time(), time.monotonic() + 60.0)
+    loop._close_all()
+
+
+def test_spaces_over_the_resident_cap_are_offloaded_even_while_requests_wait(tmp_path):
+    loop = WorkerLoop(0, "tcp://127.0.0.1:1", Config(data_root=str(tmp_path), max_resident_spaces=1))
+    spaces = [f"busy-{i}" for i in range(4)]
+    loop._handle_batch([_remember(space, 1) for space in spaces])
+    loop._requests_waiting = lambda: True
+
+    loop._keep_storage(time.monotonic())
+
+    assert len(loop._spaces) == 1  # the memory bound holds under load; only idle upkeep waits
+    assert all(_listed(loop, space) == 1 for space in spaces)
+    loop._close_all()
+
+
+def test_readable_tells_whether_a_message_waits_on_a_real_socket():
+    context = zmq.Context()
+    receiver, sender = context.socket(zmq.PAIR), context.socket(zmq.PAIR)
+    receiver.bind("inproc://upkeep-readable")
+    sender.connect("inproc://upkeep-readable")
+    try:
+        assert not loop_module._readable(receiver)
+        sender.send(b"request")
+        deadline = time.monotonic() + 5.0
+        while not loop_module._readable(receiver) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert loop_module._readable(receiver)
+        assert receiver.recv() == b"request"
+        assert not loop_module._readable(receiver)
+    finally:
+        sender.close(linger=0)
+        receiver.close(linger=0)
+        context.term()
