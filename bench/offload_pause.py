@@ -1,6 +1,6 @@
 """How long the worker's loop stops while it offloads spaces that went idle together, in one process (no server).
 
-    python bench/offload_pause.py [--spaces 50] [--memories 200] [--dim 384] [--out bench/results/offload_pause.json]
+    python bench/offload_pause.py [--spaces 50] [--memories 700] [--dim 384] [--out bench/results/offload_pause.json]
 
 A worker offloads a space nobody used for ``idle_offload_s`` (workers/residency.py), and a space whose log tail is
 at least ``OFFLOAD_SNAPSHOT_MIN_BYTES`` is snapshotted first, so that its next open loads the snapshot. Spaces used
@@ -75,7 +75,7 @@ def offload_with_children(loop: WorkerLoop) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spaces", type=int, default=50, help="spaces that go idle together")
-    parser.add_argument("--memories", type=int, default=200, help="memories per space (200: a tail above 256 KiB)")
+    parser.add_argument("--memories", type=int, default=700, help="memories per space (700: a tail above 1 MiB)")
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT))
     args = parser.parse_args(argv)
