@@ -104,7 +104,7 @@ def record_bytes(segment: Path) -> int:
     """The bytes of a segment's records, without the zeros written ahead of them (module docstring)."""
     fd = os.open(segment, os.O_RDONLY)
     try:
-        return _records_end(fd)
+        return _records_end(fd, os.fstat(fd).st_size)
     finally:
         os.close(fd)
 
@@ -123,12 +123,12 @@ def remove_through(wal_dir: Path, cut: int) -> list[str]:
 class WalWriter:
     """Appends records to the newest segment of one log. Not thread-safe: one worker loop owns it."""
 
-    def __init__(self, wal_dir: Path, sequence: int, fd: int, size: int, dir_dirty: bool) -> None:
+    def __init__(self, wal_dir: Path, sequence: int, fd: int, size: int, dir_dirty: bool, file_size: int) -> None:
         self._dir = wal_dir
         self._sequence = sequence
         self._fd = fd
         self._size = size  # where the next record goes: the end of the records, before any zeros written ahead
-        self._prewritten = size  # the end of the file: records plus the zeros written ahead of them
+        self._prewritten = file_size  # the end of the file: records plus the zeros written ahead of them
         self._ahead = PREWRITE_MIN_BYTES  # the next extension's zeros past the record that needs it
         self._dirty = False  # bytes written since the last fdatasync
         self._dir_dirty = dir_dirty  # a segment file was created since the last directory fsync
@@ -154,13 +154,12 @@ class WalWriter:
         path = wal_dir / _segment_name(sequence)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            size = _records_end(fd)
+            file_size = os.fstat(fd).st_size
+            size = _records_end(fd, file_size)
         except BaseException:
             os.close(fd)
             raise
-        writer = cls(wal_dir, sequence, fd, size, dir_dirty=created)
-        writer._prewritten = os.fstat(fd).st_size
-        return writer
+        return cls(wal_dir, sequence, fd, size, dir_dirty=created, file_size=file_size)
 
     @property
     def sequence(self) -> int:
@@ -355,10 +354,9 @@ def _all_zeros(data: bytes, offset: int) -> bool:
     return data.count(0, offset) == len(data) - offset
 
 
-def _records_end(fd: int) -> int:
-    """Where the records of an open segment end: its size, unless it ends in zeros written ahead. A damaged tail
-    ends the records too (``replay`` cuts it off before a writer opens; this only finds where)."""
-    size = os.fstat(fd).st_size
+def _records_end(fd: int, size: int) -> int:
+    """Where the records of an open segment of ``size`` bytes end: its size, unless it ends in zeros written ahead.
+    A damaged tail ends the records too (``replay`` cuts it off before a writer opens; this only finds where)."""
     if size == 0 or os.pread(fd, 1, size - 1) != b"\0":
         return size
     data = os.pread(fd, size, 0)
