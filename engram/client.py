@@ -43,7 +43,7 @@ from engram.client_calls import Call, memory_in
 from engram.config import DEFAULT_EVENTS, DEFAULT_ROUTER
 from engram.errors import EngramError, ErrorCode, unavailable
 from engram.protocol import EpisodeContext, Filters, MemoryIn
-from engram.subscription import Subscription
+from engram.subscription import AsyncSubscription, Subscription, subscription_space
 
 __all__ = [
     "AsyncClient",
@@ -112,7 +112,8 @@ class Client:
     """A thread-safe native client; close it (or use ``with``) to release its sockets.
 
     ``close()`` lets calls still running on other threads finish (each is bounded by ``timeout_s``); calls after it
-    raise ``RuntimeError``. ``events_endpoint`` is the server's events channel (``subscribe``).
+    raise ``RuntimeError``. ``events_endpoint`` is the server's events channel (``subscribe``); ``close()`` also
+    closes the subscriptions left open (close each one first if another thread still reads it).
     """
 
     def __init__(
@@ -134,6 +135,7 @@ class Client:
         self._idle: list[zmq.Socket] = []
         self._lent = 0
         self._closed = False
+        self._subscriptions: list[Subscription] = []
 
     remember = _blocking(calls.remember)
     remember_batch = _blocking(calls.remember_batch)
@@ -160,10 +162,11 @@ class Client:
     def subscribe(self, space: str | None = None, last_event_id: str | None = None) -> Subscription:
         """``space``'s events (default: the client's space) from now on, or after ``last_event_id``: an iterator
         of ``engram.events.Event`` (engram/subscription.py); close it when done."""
-        space = space if space is not None else self.space
-        if space is None:
-            raise ValueError("subscribe needs a space: pass one, or create the Client with space=...")
-        return Subscription(self._context, self.events_endpoint, space, self._run, last_event_id)
+        chosen = subscription_space(space, self.space)
+        subscription = Subscription(self._context, self.events_endpoint, chosen, self._run, last_event_id)
+        with self._lock:
+            self._subscriptions = [s for s in self._subscriptions if not s.closed] + [subscription]
+        return subscription
 
     def _run(self, call: Call[T]) -> T:
         """Send one call and wait for its result (every operation method ends here)."""
@@ -196,6 +199,9 @@ class Client:
                 sock.close(linger=0)
             # Terminating the context would abort calls in flight with ETERM; let them finish (they are bounded).
             self._returned.wait_for(lambda: self._lent == 0, timeout=self.timeout_s + CLOSE_GRACE_S)
+            subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            subscription.close()  # an open socket would keep term() waiting for ever
         self._context.term()
 
     def __enter__(self) -> Client:
@@ -235,14 +241,21 @@ class Client:
 
 
 class AsyncClient:
-    """An asyncio native client for one event loop; ``await client.close()`` (or ``async with``) when done."""
+    """An asyncio native client for one event loop; ``await client.close()`` (or ``async with``) when done, which
+    also closes its subscriptions. ``events_endpoint`` is the server's events channel (``subscribe``)."""
 
     def __init__(
-        self, endpoint: str = DEFAULT_ENDPOINT, timeout_s: float = DEFAULT_TIMEOUT_S, space: str | None = None
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        space: str | None = None,
+        events_endpoint: str = DEFAULT_EVENTS,
     ) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self.space = space
+        self.events_endpoint = events_endpoint
+        self._subscriptions: list[AsyncSubscription] = []
         self._pid = os.getpid()
         self._context = zmq.asyncio.Context()
         self._ids = itertools.count(1)
@@ -274,6 +287,18 @@ class AsyncClient:
     ping = _awaitable(calls.ping)
     status = _awaitable(calls.status)
 
+    async def subscribe(self, space: str | None = None, last_event_id: str | None = None) -> AsyncSubscription:
+        """``space``'s events (default: the client's space) from now on, or after ``last_event_id``: an async
+        iterator of ``engram.events.Event`` (engram/subscription.py), subscribed when this returns; close it when
+        done (``close()`` of the client closes it too)."""
+        chosen = subscription_space(space, self.space)
+        self._connected()  # the same checks as a call: this process, this loop, not closed
+        subscription = await AsyncSubscription.open(
+            self._context, self.events_endpoint, chosen, self._run, last_event_id
+        )
+        self._subscriptions = [s for s in self._subscriptions if not s.closed] + [subscription]
+        return subscription
+
     async def _run(self, call: Call[T]) -> T:
         """Send one call and await its result (every operation method ends here)."""
         op = protocol.op_of(call.request)
@@ -298,6 +323,8 @@ class AsyncClient:
         if self._closed:
             return
         self._closed = True
+        for subscription in self._subscriptions:
+            await subscription.close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

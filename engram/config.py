@@ -33,7 +33,8 @@ class Config(msgspec.Struct, kw_only=True):
     router: str = DEFAULT_ROUTER
     """The native protocol endpoint (the router's frontend), for the API processes and native clients."""
     events: str = DEFAULT_EVENTS
-    """Where the router publishes every space's events (an XPUB socket); SSE streams and Client.subscribe read it."""
+    """Where the router publishes every space's events (an XPUB socket); SSE streams, Client.subscribe and
+    AsyncClient.subscribe read it."""
     events_heartbeat_s: Annotated[float, msgspec.Meta(gt=0)] = 15.0
     """An SSE stream with no event for this long sends a comment line, so proxies and clients see it is alive."""
     workers: int = 0

@@ -9,13 +9,13 @@ Event ids are ``<incarnation>-<seq>``: ``seq`` counts one space's events from 1 
 token drawn when the worker starts). Within an incarnation a subscriber can therefore tell a duplicate (seq at or
 below its cursor) from a gap (seq beyond cursor + 1, e.g. an event published before its subscription reached the
 worker, or dropped at a high-water mark): a gap is filled from the worker's ring of recent events (the native op
-``events_since``), which also serves ``Last-Event-ID`` resume. ``follow`` holds that logic once for both readers.
+``events_since``), which also serves ``Last-Event-ID`` resume. ``Follower`` holds that logic once for every reader.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, NamedTuple
 
 import msgspec
@@ -96,6 +96,59 @@ def parse_id(event_id: str | None) -> EventId | None:
     return EventId(incarnation, int(seq))
 
 
+class Follower:
+    """What ``follow`` decides, without the waiting, so the blocking and the asyncio readers share it: which live
+    events to deliver, when to catch up from the worker's ring, and when a quiet stream is due a heartbeat."""
+
+    def __init__(self, backlog: EventBacklog, idle_s: float) -> None:
+        self._cursor = parse_id(backlog.last_id)
+        self._idle_s = idle_s
+        self._started = self._last_sent = time.monotonic()
+        self._settle_poll_s = SETTLE_FIRST_POLL_S
+
+    @property
+    def after(self) -> str:
+        """The ``after_id`` to ask the ring with (``since``)."""
+        return format_id(*self._cursor) if self._cursor else FROM_START
+
+    def wait_s(self) -> float:
+        """How long to wait for the next live event: until the next heartbeat, and at growing intervals while the
+        subscription may still be settling (``SETTLE_S``)."""
+        now = time.monotonic()
+        wait_s = self._idle_s - (now - self._last_sent)
+        if now - self._started < SETTLE_S:
+            wait_s = min(wait_s, self._settle_poll_s)
+            self._settle_poll_s *= 2
+        return max(wait_s, 0.001)
+
+    def take(self, event: Event | None) -> bool | None:
+        """A live event, or None when the wait passed without one. True: deliver it; False: drop it (seen already);
+        None: ask the ring (``since(self.after)``) and hand its answer to ``caught_up``."""
+        if event is None:
+            return None
+        current = parse_id(event.id)
+        if current is None or _seen(self._cursor, current):
+            return False
+        if not _follows(self._cursor, current):
+            return None  # a gap (or a new incarnation of the space's worker)
+        self._cursor = current
+        self._last_sent = time.monotonic()
+        return True
+
+    def caught_up(self, backlog: EventBacklog, quiet: bool) -> list[Event | None]:
+        """What to deliver from the ring's answer: the events not delivered yet, else a heartbeat (None) when the
+        stream was ``quiet`` for ``idle_s``, else nothing."""
+        missed = [e for e in backlog.events if _new(self._cursor, e)]
+        if missed:
+            self._cursor = parse_id(missed[-1].id)
+            self._last_sent = time.monotonic()
+            return list(missed)
+        if quiet and time.monotonic() - self._last_sent >= self._idle_s:
+            self._last_sent = time.monotonic()
+            return [None]
+        return []
+
+
 def follow(
     receive: Callable[[float], Event | None],
     since: Callable[[str | None], EventBacklog],
@@ -111,36 +164,35 @@ def follow(
     may never arrive live: it is found by the next live event's id (a gap), or by asking ``since(cursor)`` when the
     socket stays quiet (at growing intervals while ``SETTLE_S`` has not passed, then at every heartbeat).
     """
-    cursor = parse_id(backlog.last_id)
+    follower = Follower(backlog, idle_s)
     yield from backlog.events
-    started = last_sent = time.monotonic()
-    settle_poll_s = SETTLE_FIRST_POLL_S
     while True:
-        now = time.monotonic()
-        wait_s = idle_s - (now - last_sent)
-        if now - started < SETTLE_S:
-            wait_s = min(wait_s, settle_poll_s)
-            settle_poll_s *= 2
-        event = receive(max(wait_s, 0.001))
-        if event is not None:
-            current = parse_id(event.id)
-            if current is None or _seen(cursor, current):
-                continue
-            if _follows(cursor, current):
-                cursor = current
-                last_sent = time.monotonic()
-                yield event
-                continue
-        # A gap (or a new incarnation of the space's worker), or a quiet socket: catch up from the ring.
-        missed = [e for e in since(format_id(*cursor) if cursor else FROM_START).events if _new(cursor, e)]
-        for found in missed:
-            cursor = parse_id(found.id)
-            yield found
-        if missed:
-            last_sent = time.monotonic()
-        elif event is None and time.monotonic() - last_sent >= idle_s:
-            last_sent = time.monotonic()
-            yield None
+        event = receive(follower.wait_s())
+        verdict = follower.take(event)
+        if verdict is None:
+            yield from follower.caught_up(since(follower.after), quiet=event is None)
+        elif verdict:
+            yield event
+
+
+async def follow_async(
+    receive: Callable[[float], Awaitable[Event | None]],
+    since: Callable[[str | None], Awaitable[EventBacklog]],
+    backlog: EventBacklog,
+    idle_s: float,
+) -> AsyncIterator[Event | None]:
+    """``follow`` for asyncio: the same events, with ``receive`` and ``since`` awaited."""
+    follower = Follower(backlog, idle_s)
+    for event in backlog.events:
+        yield event
+    while True:
+        event = await receive(follower.wait_s())
+        verdict = follower.take(event)
+        if verdict is None:
+            for found in follower.caught_up(await since(follower.after), quiet=event is None):
+                yield found
+        elif verdict:
+            yield event
 
 
 def _seen(cursor: EventId | None, current: EventId) -> bool:

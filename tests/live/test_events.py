@@ -1,4 +1,5 @@
-"""Server-sent events per space, and Client.subscribe, against a real server (router, workers, gunicorn/gevent).
+"""Server-sent events per space, and Client.subscribe and AsyncClient.subscribe, against a real server (router,
+workers, gunicorn/gevent).
 
 One dedicated server for the module, configured (through a config file) with a short heartbeat so the heartbeat
 test does not wait 15 s; every test uses its own spaces.
@@ -6,6 +7,7 @@ test does not wait 15 s; every test uses its own spaces.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -15,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from engram.client import Client
+from engram.client import AsyncClient, Client
 from engram.testing import RunningServer, wait_until
 from tests.conftest import Api
 
@@ -182,6 +184,56 @@ def test_native_subscribe_sees_the_same_events_as_sse(events_server, eapi, uniqu
     assert [(e.id, e.type, e.memory_space_id) for e in native] == [
         (e["id"], e["type"], e["memory_space_id"]) for e in sse
     ]
+
+
+def test_async_subscribe_delivers_and_resumes_like_the_blocking_one(events_server, eapi, unique):
+    """AsyncClient.subscribe: every event of the space in order (``async for``), a resume after an id delivers
+    exactly the later ones (``next_event``), and the blocking client's subscription from the ring start agrees."""
+    space = f"{unique}as"
+
+    async def scenario() -> tuple[list[str], list, list]:
+        async with AsyncClient(events_server.router, events_endpoint=events_server.events) as client:
+            subscription = await client.subscribe(space)
+            ids = [(await client.remember(f"async {i}", space=space)).id for i in range(3)]
+            ids.append(_remember(eapi, space, "over rest"))
+            live = []
+            async with asyncio.timeout(20):
+                async for event in subscription:
+                    live.append(event)
+                    if len(live) == len(ids):
+                        break
+            resumed = await client.subscribe(space, last_event_id=live[1].id)  # closed with the client
+            again = [await resumed.next_event(timeout_s=5) for _ in range(len(ids) - 2)]
+            return ids, live, again
+
+    ids, live, again = asyncio.run(scenario())
+    assert [e.data["memory_id"] for e in live] == ids
+    assert {e.memory_space_id for e in live} == {space}
+    assert [e.id for e in again] == [e.id for e in live[2:]]
+    blocking = Client(events_server.router, events_endpoint=events_server.events)
+    with blocking, blocking.subscribe(space, last_event_id="") as from_ring:  # "" names no event: the whole ring
+        ring = [from_ring.next_event(timeout_s=5) for _ in live]
+    assert [e.id for e in ring if e is not None] == [e.id for e in live]
+
+
+def test_closing_a_client_closes_the_subscriptions_left_open(events_server, unique):
+    """A subscription's socket left open would keep the client's close() (its context's term) waiting for ever."""
+    client = Client(events_server.router, events_endpoint=events_server.events)
+    subscription = client.subscribe(f"{unique}left")
+    closer = threading.Thread(target=client.close, daemon=True)
+    closer.start()
+    closer.join(timeout=15)
+    assert not closer.is_alive(), "Client.close() hung on a subscription left open"
+    assert subscription.closed
+
+
+def test_async_subscribe_needs_a_space():
+    async def scenario() -> None:
+        async with AsyncClient("tcp://127.0.0.1:9") as client:
+            await client.subscribe()
+
+    with pytest.raises(ValueError, match="subscribe needs a space"):
+        asyncio.run(scenario())
 
 
 def _open_raw_stream(port: int, path: str) -> socket.socket:
