@@ -85,6 +85,10 @@ class Config(msgspec.Struct, kw_only=True):
     """An offloaded space idle this long has its index segments compressed into cold/."""
     default_durability: Literal["fsync", "interval", "none"] = "fsync"
     """Durability policy of a space created without one: "fsync", "interval" or "none" (docs/durability.md)."""
+    sync_overwrites: bool = True
+    """On ext4, sync a log whose new records only overwrote space already on disk by writing those pages and
+    flushing the disk's cache once per batch, as safe as an fdatasync without its inode write (workers/durability.py,
+    docs/durability.md). False: fdatasync, or one syncfs for several logs, as before; for comparing the two."""
     max_metric_spaces: Annotated[int, msgspec.Meta(ge=1)] = 1000
     """Spaces with their own series in /metrics; the rest are folded into memory_space="_other"."""
     metrics_dir: str = ""

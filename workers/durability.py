@@ -1,65 +1,110 @@
-"""Making a batch's writes durable: one filesystem-wide sync when a batch wrote several spaces' logs.
+"""Making a batch's writes durable: the cheapest way that is as safe as an ``fdatasync`` of every log it wrote.
 
 Each space has a log of its own (DESIGN §6), so a batch that wrote k spaces needs k logs on disk before it is
-answered. k ``fdatasync`` calls cost k journal commits, one after another: on the reference machine 8 logs took
+answered. k ``fdatasync`` calls cost k waits for the disk, one after another: on the reference machine 8 logs took
 2.5 ms of wall time and 1.0 ms of CPU, where one ``syncfs`` of their filesystem took 0.45 ms and 0.15 ms. Without
 this the cost of a write grew with the number of spaces a worker serves at once, which is exactly what many spaces
-must not cost (bench/fairness.py). A batch that wrote one log keeps its ``fdatasync``: it touches nothing else.
+must not cost (bench/fairness.py). Three ways, chosen per batch:
 
-``syncfs`` (Linux) writes back every dirty file of the filesystem and commits its journal, so a log synced that way
-is as durable as after its own ``fdatasync``; it reports a writeback error of any file of the filesystem since the
-previous call on the same descriptor (Linux 5.8 and later; older kernels would not report one, so there it is not
-used). An error is not pinned on a space: the logs are then synced one by one, and each reports its own failure.
-A log on another filesystem than the data root (a space directory symlinked elsewhere) is always synced on its own.
+- **Overwrites** (the common case): a log whose new records only overwrote zeros it wrote ahead, whose blocks and
+  size an earlier sync made durable (``Space.overwrites_only``, workers/wal.py), needs only its new pages on the
+  disk. Their writes are started for every such log at once, then waited for, and the disk's cache is flushed once
+  for all of them by an ``fdatasync`` of an empty file that is never written (``FLUSH_FILE``): on ext4 that is a
+  cache flush and nothing else. An ``fdatasync`` of each log would also write its inode (the modification time) on
+  ext4 without a journal, one more block write waited for per log, and a ``syncfs`` would write them all.
+  Used only on ext4 not mounted ``data=journal`` (blocks overwritten in place; the filesystem measured), and only
+  when ``sync_overwrites`` is on (the default).
+- **syncfs**, for two or more other logs on the data root's filesystem. ``syncfs`` (Linux) writes back every dirty
+  file of the filesystem and commits its journal, so a log synced that way is as durable as after its own
+  ``fdatasync``; it reports a writeback error of any file of the filesystem since the previous call on the same
+  descriptor (Linux 5.8 and later; older kernels would not report one, so there it is not used).
+- **fdatasync**, for a single other log, or for any log on another filesystem than the data root (a space
+  directory symlinked elsewhere).
+
+An error that cannot be pinned on a space (a failed ``syncfs`` or cache flush) is not: the logs are then synced one
+by one, and each reports its own failure.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
-import platform
 from collections.abc import Mapping
 from pathlib import Path
 
+from workers import linux
 from workers.space import Space
 
 log = logging.getLogger(__name__)
 
-SYNCFS_MIN_KERNEL = (5, 8)  # the first Linux whose syncfs reports writeback errors
+FLUSH_FILE = ".flush"
+"""An empty file in the data root, never written: its ``fdatasync`` flushes the disk's write cache (see above)."""
+IN_PLACE_FILESYSTEMS = ("ext4",)
+"""Filesystems known to overwrite a written block in place, so that an overwrite needs no metadata to be found again
+after a crash (not so on copy-on-write filesystems such as btrfs). Only ext4 has been measured here."""
 
 
 class BatchSync:
-    """Syncs the logs a batch wrote: alone when there is one, with one ``syncfs`` of the data root when several."""
+    """Syncs the logs a batch wrote: overwrites with one cache flush, others alone or with one ``syncfs``."""
 
-    def __init__(self, data_root: Path) -> None:
+    def __init__(self, data_root: Path, *, sync_overwrites: bool = True) -> None:
         self._syncfs = _syncfs_function()
         self._fd = -1
-        self._device = -1
+        self._flush_fd = -1
+        self._device = os.stat(data_root).st_dev
         if self._syncfs is not None:
             self._fd = os.open(data_root, os.O_RDONLY | os.O_DIRECTORY)
-            self._device = os.fstat(self._fd).st_dev
+        if sync_overwrites and overwrites_in_place(self._device, linux.read_mountinfo()):
+            self._flush_fd = os.open(data_root / FLUSH_FILE, os.O_RDONLY | os.O_CREAT, 0o644)
 
     def sync(self, spaces: Mapping[str, Space], *, filesystem_wide: bool = True) -> dict[str, OSError]:
         """Make every given space's changes durable; returns the spaces that could not be, with their error.
-        ``filesystem_wide`` False: sync each log on its own even when there are several, because a ``syncfs`` now
-        would also wait for bulk writes in flight (a snapshot being written by a forked child)."""
+        ``filesystem_wide`` False: sync each other log on its own even when there are several, because a
+        ``syncfs`` now would also wait for bulk writes in flight (a snapshot being written by a forked child)."""
         dirty = {space_id: space for space_id, space in spaces.items() if space.dirty}
         on_root = {space_id for space_id, space in dirty.items() if space.log_device == self._device}
-        whole = filesystem_wide and len(on_root) >= 2 and self._sync_filesystem()
         failed: dict[str, OSError] = {}
+        overwrites = (
+            {space_id for space_id in on_root if dirty[space_id].overwrites_only} if self._flush_fd >= 0 else set()
+        )
+        flushed = bool(overwrites) and self._write_out_and_flush({s: dirty[s] for s in overwrites}, failed)
+        others = on_root - overwrites
+        whole = self._syncfs is not None and filesystem_wide and len(others) >= 2 and self._sync_filesystem()
         for space_id, space in dirty.items():
+            if space_id in failed:
+                continue
             try:
-                space.sync(filesystem_synced=whole and space_id in on_root)
+                space.sync(
+                    filesystem_synced=whole and space_id in others, data_flushed=flushed and space_id in overwrites
+                )
             except OSError as exc:
                 failed[space_id] = exc
         return failed
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        for fd in (self._fd, self._flush_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._flush_fd = -1
+
+    def _write_out_and_flush(self, spaces: Mapping[str, Space], failed: dict[str, OSError]) -> bool:
+        """Write the overwriting logs' new pages (all started, then all waited for; a log whose writes failed goes
+        into ``failed``), then flush the disk's cache once. False when the flush failed: each log then syncs itself."""
+        for wait in (False, True):
+            for space_id, space in spaces.items():
+                if space_id in failed:
+                    continue
+                try:
+                    space.write_out(wait=wait)
+                except OSError as exc:
+                    failed[space_id] = exc
+        try:
+            os.fdatasync(self._flush_fd)
+            return True
+        except OSError as exc:
+            log.warning("flushing the disk's cache failed (%s); syncing each log on its own", exc)
+            return False
 
     def _sync_filesystem(self) -> bool:
         """One syncfs of the data root's filesystem; False (each log then syncs itself) when it failed."""
@@ -70,23 +115,16 @@ class BatchSync:
         return False
 
 
+def overwrites_in_place(device: int, mountinfo: str) -> bool:
+    """Whether the filesystem on ``device`` overwrites written blocks in place with its data unjournaled (see
+    ``IN_PLACE_FILESYSTEMS``), going by the mount table's text, and ``sync_file_range`` exists."""
+    found = linux.filesystem_of(device, mountinfo)
+    if found is None or linux.sync_file_range_function() is None:
+        return False
+    kind, options = found
+    return kind in IN_PLACE_FILESYSTEMS and "data=journal" not in options
+
+
 def _syncfs_function():
-    """libc's syncfs when this kernel's syncfs reports writeback errors, else None."""
-    if platform.system() != "Linux" or _kernel_version() < SYNCFS_MIN_KERNEL:
-        return None
-    name = ctypes.util.find_library("c")
-    try:
-        function = ctypes.CDLL(name, use_errno=True).syncfs
-    except (OSError, AttributeError, TypeError):
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    return function
-
-
-def _kernel_version() -> tuple[int, int]:
-    numbers = platform.release().split("-", 1)[0].split(".")
-    try:
-        return int(numbers[0]), int(numbers[1])
-    except (IndexError, ValueError):
-        return (0, 0)
+    """libc's syncfs when this kernel's syncfs reports writeback errors, else None (workers/linux.py)."""
+    return linux.syncfs_function()

@@ -119,7 +119,7 @@ class WorkerLoop:
         )
         self._next_demote_check = 0.0
         self._metrics = WorkerMetrics()
-        self._batch_sync = BatchSync(self._root)
+        self._batch_sync = BatchSync(self._root, sync_overwrites=config.sync_overwrites)
         self._background = BackgroundSnapshots()
         self._requests_waiting: Callable[[], bool] = lambda: False  # the backend socket's, once ``run`` opened it
 

@@ -206,10 +206,20 @@ class Space:
         unit of the ``max_bytes`` quota; kept on every put and drop, restored by a snapshot and the replay."""
         return self._stored_bytes
 
-    def sync(self, *, filesystem_synced: bool = False) -> None:
+    def sync(self, *, filesystem_synced: bool = False, data_flushed: bool = False) -> None:
         """Make every change so far durable; raises OSError if it could not (then acknowledge nothing).
-        ``filesystem_synced``: the log's filesystem was just synced as a whole (workers/durability.py)."""
-        self._wal.sync(filesystem_synced=filesystem_synced)
+        ``filesystem_synced``: the log's filesystem was just synced as a whole; ``data_flushed``: the log's records
+        were written out and the disk's cache flushed since (workers/durability.py)."""
+        self._wal.sync(filesystem_synced=filesystem_synced, data_flushed=data_flushed)
+
+    @property
+    def overwrites_only(self) -> bool:
+        """Whether the changes waiting for ``sync`` only overwrote log space already durable (workers/wal.py)."""
+        return self._wal.overwrites_only
+
+    def write_out(self, *, wait: bool) -> None:
+        """Write the log's unsynced records to the disk without metadata or a cache flush (workers/wal.py)."""
+        self._wal.write_out(wait=wait)
 
     @property
     def log_device(self) -> int:

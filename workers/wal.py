@@ -20,6 +20,14 @@ header never starts with a zero magic, so a scan that meets a zero header with n
 reached the end of the log. Closing, rolling and replaying cut the unused zeros off again, so an idle space keeps
 none on disk; zeros followed by anything else are damage like any other.
 
+A log whose records since its last sync all overwrote zeros that an earlier ``fdatasync`` made durable (their blocks
+allocated and the file's size on disk) needs nothing but those bytes on the disk: ``write_out`` writes them
+(``sync_file_range``) and the caller flushes the disk's cache once for every such log of a batch
+(workers/durability.py). An ``fdatasync`` would also write the inode, whose modification time every write changes
+once the kernel's coarse clock moved on: on ext4 without a journal that is one more block write, waited for, per
+sync of a log last written more than a few milliseconds before, i.e. of nearly every log when many spaces are
+written (docs/durability.md, "Syncing overwrites").
+
 Recovery keeps the longest valid prefix of the log. Everything from the first torn or corrupt record on
 (including later segments) is copied to ``wal/dropped-<unix_ms>.bin`` for forensics and cut off, so new
 appends follow the last good record and a later replay cannot stop early at the same damage. A segment missing
@@ -45,7 +53,7 @@ from pathlib import Path
 import msgspec
 
 from engram.atomic import fsync_dir, pwrite_all
-from workers import faults
+from workers import faults, linux
 
 MAGIC = 0x4C574E45  # b"ENWL" little-endian
 HEADER = struct.Struct("<IIII")
@@ -62,6 +70,7 @@ writing 256 KiB of zeros for them: 1,000 such spaces would write 256 MB."""
 PAGE_BYTES = 4096
 
 _SEGMENT_NAME = re.compile(r"\d{12}\.log")
+_sync_file_range = linux.sync_file_range_function()
 
 
 class RecoveryReport(msgspec.Struct):
@@ -131,6 +140,8 @@ class WalWriter:
         self._prewritten = file_size  # the end of the file: records plus the zeros written ahead of them
         self._ahead = PREWRITE_MIN_BYTES  # the next extension's zeros past the record that needs it
         self._dirty = False  # bytes written since the last fdatasync
+        self._synced = size  # the records before this offset are durable
+        self._durable_end = 0  # the file's bytes whose blocks and size a completed fdatasync (or syncfs) made durable
         self._dir_dirty = dir_dirty  # a segment file was created since the last directory fsync
         self._failure: OSError | None = None
         self.appended_bytes = 0  # framed bytes this writer appended (the space counts its log growth with it)
@@ -171,6 +182,35 @@ class WalWriter:
         """True when something was appended (or a segment created) that is not durable yet."""
         return self._dirty or self._dir_dirty
 
+    @property
+    def overwrites_only(self) -> bool:
+        """True when something is waiting for ``sync`` and all of it overwrote zeros whose blocks and file size are
+        durable already, with no segment created since: then ``write_out`` and a flush of the disk's cache make it
+        as durable as an ``fdatasync`` would (module docstring). Never true right after ``open``: zeros found there
+        may be pages a crashed process wrote and no sync covered."""
+        return (
+            self._dirty
+            and not self._dir_dirty
+            and self._size <= self._durable_end
+            and _sync_file_range is not None
+            and self._failure is None
+        )
+
+    def write_out(self, *, wait: bool) -> None:
+        """Write the records appended since the last sync to the disk, without the file's metadata and without
+        flushing the disk's cache: start the writes (``wait`` False), or write what is left and wait for all of it
+        (``wait`` True, which reports a writeback error like ``fdatasync``). Only for a log that ``overwrites_only``;
+        the caller flushes the disk's cache and then calls ``sync(data_flushed=True)``. Raises OSError like
+        ``sync``, leaving the writer unusable."""
+        self._check_usable()
+        flags = linux.SYNC_FILE_RANGE_WRITE_AND_WAIT if wait else linux.SYNC_FILE_RANGE_WRITE
+        if _sync_file_range(self._fd, self._synced, self._size - self._synced, flags) != 0:  # type: ignore[misc]
+            try:
+                linux.raise_errno("sync_file_range", self._dir)
+            except OSError as exc:
+                self._failure = exc
+                raise
+
     def append(self, payload: bytes) -> None:
         """Write one record (no fsync). On a failed write the partial record is cut off again, so the log
         never holds garbage before records appended later."""
@@ -210,6 +250,7 @@ class WalWriter:
         try:
             os.ftruncate(self._fd, self._size)
             self._prewritten = self._size
+            self._durable_end = min(self._durable_end, self._size)  # zeros written here again need an fdatasync
         except OSError as exc:
             self._failure = exc
 
@@ -219,19 +260,26 @@ class WalWriter:
         (workers/durability.py)."""
         return os.fstat(self._fd).st_dev if self._fd >= 0 else -1
 
-    def sync(self, *, filesystem_synced: bool = False) -> None:
+    def sync(self, *, filesystem_synced: bool = False, data_flushed: bool = False) -> None:
         """Make every appended record durable. Raises OSError if it could not; then nothing since the previous
         successful sync may be acknowledged, and the writer is unusable from then on.
 
         ``filesystem_synced``: the caller has just synced the log's whole filesystem (``syncfs``) after the last
-        append, which made the records and the directory durable; only the bookkeeping is left."""
+        append, which made the records and the directory durable; only the bookkeeping is left.
+        ``data_flushed``: the caller wrote the records out (``write_out(wait=True)``) and then flushed the disk's
+        cache, which is enough for a log that ``overwrites_only`` (for any other log it is ignored)."""
         self._check_usable()
         try:
             if self._dirty:
                 faults.inject(self._dir.parent.name, faults.FSYNC)  # test-only, as in append
-                if not filesystem_synced:
+                if filesystem_synced:
+                    self._durable_end = max(self._size, self._prewritten)
+                elif not (data_flushed and self.overwrites_only):
+                    end = max(self._size, self._prewritten)  # the zeros written ahead are covered too
                     os.fdatasync(self._fd)
+                    self._durable_end = end
                 self._dirty = False
+                self._synced = self._size
             if self._dir_dirty:
                 if not filesystem_synced:
                     fsync_dir(self._dir)
@@ -270,7 +318,9 @@ class WalWriter:
         self._fd = new_fd
         self._sequence += 1
         self._size = 0
+        self._synced = 0
         self._prewritten = 0
+        self._durable_end = 0
         self._dir_dirty = True
         return self._sequence - 1
 

@@ -19,7 +19,9 @@ def test_log_spacing_writes_a_row_per_shape(tmp_path, capsys):
     assert log_spacing.main(argv) == 0
 
     rows = json.loads(out.read_text())["rows"]
-    assert [row["shape"] for row in rows] == ["back to back", "1 ms apart", "round robin over 3 logs"]
+    shapes = ["back to back", "1 ms apart", "round robin over 3 logs", "round robin over 3 logs, 2 per sync"]
+    assert [row["shape"] for row in rows] == [shape for shape in shapes for _ in (False, True)]
+    assert [row["sync_overwrites"] for row in rows] == [False, True] * len(shapes)
     for row in rows:
         assert row["wall_us"] > 0 and row["cpu_us"] >= 0
         writes = row["block_writes_per_sync"]
