@@ -14,7 +14,8 @@ must not cost (bench/fairness.py). Three ways, chosen per batch:
   ext4 without a journal, one more block write waited for per log, and a ``syncfs`` would write them all.
   Used only on ext4 not mounted ``data=journal`` (blocks overwritten in place; the filesystem measured), and only
   when ``sync_overwrites`` is on (the default).
-- **syncfs**, for two or more other logs on the data root's filesystem. ``syncfs`` (Linux) writes back every dirty
+- **syncfs**, for two or more other logs on the data root's filesystem (covering the batch's overwrites too, which
+  then need no flush of their own). ``syncfs`` (Linux) writes back every dirty
   file of the filesystem and commits its journal, so a log synced that way is as durable as after its own
   ``fdatasync``; it reports a writeback error of any file of the filesystem since the previous call on the same
   descriptor (Linux 5.8 and later; older kernels would not report one, so there it is not used).
@@ -68,15 +69,17 @@ class BatchSync:
         overwrites = (
             {space_id for space_id in on_root if dirty[space_id].overwrites_only} if self._flush_fd >= 0 else set()
         )
-        flushed = bool(overwrites) and self._write_out_and_flush({s: dirty[s] for s in overwrites}, failed)
         others = on_root - overwrites
         whole = self._syncfs is not None and filesystem_wide and len(others) >= 2 and self._sync_filesystem()
+        if whole:  # it covered the overwrites too
+            overwrites = set()
+        flushed = bool(overwrites) and self._write_out_and_flush({s: dirty[s] for s in overwrites}, failed)
         for space_id, space in dirty.items():
             if space_id in failed:
                 continue
             try:
                 space.sync(
-                    filesystem_synced=whole and space_id in others, data_flushed=flushed and space_id in overwrites
+                    filesystem_synced=whole and space_id in on_root, data_flushed=flushed and space_id in overwrites
                 )
             except OSError as exc:
                 failed[space_id] = exc

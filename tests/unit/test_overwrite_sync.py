@@ -194,6 +194,20 @@ def test_a_batch_mixing_overwrites_and_an_extension_flushes_once_and_fdatasyncs_
 
 
 @on_ext4
+@pytest.mark.skipif(durability._syncfs_function() is None, reason="syncfs needs Linux 5.8 or later")
+def test_a_syncfs_for_two_extended_logs_covers_the_overwrites_of_the_batch_too(tmp_path, calls):
+    spaces = _spaces(tmp_path, "alpha", "beta", "gamma")
+    batch = BatchSync(tmp_path)
+    _write(spaces["alpha"], "small")
+    for name in ("beta", "gamma"):
+        spaces[name].remember([MemoryIn("b" * 40_000, id="big", embedding=np.ones(DIM, "<f4").tobytes())], NOW)
+    calls.clear()
+    assert batch.sync(spaces) == {}
+    assert len(calls.syncfs) == 1 and calls.fdatasync == [] and calls.ranges == []
+    assert not any(space.dirty for space in spaces.values())
+
+
+@on_ext4
 def test_a_failed_cache_flush_falls_back_to_each_log_on_its_own(tmp_path, calls, monkeypatch):
     spaces = _spaces(tmp_path, "alpha", "beta")
     batch = BatchSync(tmp_path)
