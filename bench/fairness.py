@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load import LoadSpec, Target, run_load, serving, write_json  # noqa: E402
 from bench.load_ops import space_names  # noqa: E402
-from bench.load_stats import latency_figures  # noqa: E402
+from bench.load_stats import interval_text, latency_figures, median_interval  # noqa: E402
 from bench.machine import MachineWatch, busy_text, steal_text  # noqa: E402
 from engram.client import Client  # noqa: E402
 from engram.errors import EngramError  # noqa: E402
@@ -106,9 +106,11 @@ def overhead(target: Target, counts: list[int], seconds: float, concurrency: int
             for run, alone in zip(runs[count], runs[counts[0]], strict=True)
         ]
         row["ratio_to_1"] = round(statistics.median(row["round_ratios"]), 4)
+        row["ratio_interval"] = median_interval(row["round_ratios"])
         row["ratio_of_means"] = round(row["throughput_per_s"] / base, 4)
     largest = rows[str(counts[-1])]["ratio_to_1"]
     return {
+        "interval_at_max": rows[str(counts[-1])]["ratio_interval"],
         "counts": counts,
         "seconds": seconds,
         "concurrency": concurrency,
@@ -307,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {count} | {row['throughput_per_s']:.0f} | {row['ratio_to_1']:.1%} | {rounds} | {row['p50_ms']} "
             f"| {row['p99_ms']} |"
         )
-    print(f"throughput at {counts[-1]} spaces vs {counts[0]}: {over['ratio_at_max']:.1%} (target >= 95%)")
+    print(f"throughput at {counts[-1]} spaces vs {counts[0]}: {over['ratio_at_max']:.1%} (target >= 95%)"
+          f"{interval_text(over['interval_at_max'])}")  # fmt: skip
     for count, row in over["space_counts"].items():
         print(f"machine during {count} spaces' rounds: {machine_text(run['machine'] for run in row['runs'])}")
     print(

@@ -8,6 +8,7 @@ at rank q% like bench/httpload.py's.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ import numpy as np
 from bench.httpload import percentile
 
 PERCENTILES = (50, 95, 99, 99.9)
+MEDIAN_INTERVAL_COVERAGE = 0.9
 PROGRESS_INTERVAL_S = 1.0
 
 
@@ -40,6 +42,29 @@ class Recorder:
     def failed(self, space: int, operation: str, label: str) -> None:
         self.errors[(space, operation, label)] += 1
         self.error_count += 1
+
+
+def median_interval(values: list[float], coverage: float = MEDIAN_INTERVAL_COVERAGE) -> dict | None:
+    """How far the median of a few noisy rounds can be trusted: the k-th smallest and k-th largest of ``values``
+    hold the median of what they sample with probability 1 - 2 P(B <= k - 1), B binomial(n, 1/2), whatever the
+    distribution. k is the largest with at least ``coverage``: for 8 rounds the 2nd and 7th, 93%. None when even
+    the whole range covers less (fewer than 5 rounds for 90%)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    found = None
+    for k in range(1, n // 2 + 1):
+        covered = 1 - 2 * sum(math.comb(n, i) for i in range(k)) / 2**n
+        if covered < coverage:
+            break
+        found = {"low": ordered[k - 1], "high": ordered[n - k], "coverage": round(covered, 4)}
+    return found
+
+
+def interval_text(interval: dict | None) -> str:
+    """The median's interval (bench/load_stats.median_interval) as "; 93% interval 81%-117%", or "" without one."""
+    if interval is None:
+        return ""
+    return f"; {interval['coverage']:.0%} interval {interval['low']:.0%}-{interval['high']:.0%}"
 
 
 def latency_figures(latencies_ms: np.ndarray | list[float]) -> dict:

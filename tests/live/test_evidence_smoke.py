@@ -51,6 +51,8 @@ def test_fairness_result_has_a_row_per_space_count_and_both_ratios(smoke_results
     assert rows["1"]["ratio_to_1"] == 1.0 and rows["10"]["throughput_per_s"] > 0
     assert len(rows["10"]["round_ratios"]) == fairness["overhead"]["rounds"]
     assert rows["10"]["ratio_to_1"] == round(statistics.median(rows["10"]["round_ratios"]), 4)
+    assert rows["10"]["ratio_interval"] is None  # one round: no interval for its median (bench/load_stats.py)
+    assert fairness["overhead"]["interval_at_max"] == rows["10"]["ratio_interval"]
     noisy = fairness["noisy_neighbour"]
     rounds = noisy["rounds"]
     assert set(noisy["phases"]) == {f"solo_{n}" for n in range(1, rounds + 2)} | {
