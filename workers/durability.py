@@ -57,7 +57,10 @@ class BatchSync:
         if self._syncfs is not None:
             self._fd = os.open(data_root, os.O_RDONLY | os.O_DIRECTORY)
         if sync_overwrites and overwrites_in_place(self._device, linux.read_mountinfo()):
-            self._flush_fd = os.open(data_root / FLUSH_FILE, os.O_RDONLY | os.O_CREAT, 0o644)
+            try:
+                self._flush_fd = os.open(data_root / FLUSH_FILE, os.O_RDONLY | os.O_CREAT, 0o644)
+            except OSError as exc:  # the logs are still synced, each with its own fdatasync
+                log.warning("cannot open %s (%s); overwrites are synced like any other write", FLUSH_FILE, exc)
 
     def sync(self, spaces: Mapping[str, Space], *, filesystem_wide: bool = True) -> dict[str, OSError]:
         """Make every given space's changes durable; returns the spaces that could not be, with their error.

@@ -243,6 +243,17 @@ def test_an_injected_fsync_failure_fails_its_overwriting_space_only(tmp_path, ca
         spaces["beta"].sync()
 
 
+@on_ext4
+def test_without_a_usable_flush_file_overwrites_are_synced_like_any_write(tmp_path, calls):
+    (tmp_path / durability.FLUSH_FILE).mkdir()  # cannot be opened as the flush file
+    spaces = _spaces(tmp_path, "alpha")
+    batch = BatchSync(tmp_path)
+    _write(spaces["alpha"], "again")
+    calls.clear()
+    assert batch._flush_fd == -1 and batch.sync(spaces) == {}
+    assert calls.ranges == [] and len(calls.fdatasync) == 1 and not spaces["alpha"].dirty
+
+
 def test_with_sync_overwrites_off_logs_are_synced_as_before(tmp_path, calls):
     spaces = _spaces(tmp_path, "alpha")
     batch = BatchSync(tmp_path, sync_overwrites=False)
