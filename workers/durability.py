@@ -28,7 +28,6 @@ by one, and each reports its own failure.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 from collections.abc import Mapping
@@ -50,7 +49,7 @@ class BatchSync:
     """Syncs the logs a batch wrote: overwrites with one cache flush, others alone or with one ``syncfs``."""
 
     def __init__(self, data_root: Path, *, sync_overwrites: bool = True) -> None:
-        self._syncfs = _syncfs_function()
+        self._syncfs = linux.syncfs_function()
         self._fd = -1
         self._flush_fd = -1
         self._device = os.stat(data_root).st_dev
@@ -116,8 +115,9 @@ class BatchSync:
         """One syncfs of the data root's filesystem; False (each log then syncs itself) when it failed."""
         if self._syncfs(self._fd) == 0:  # type: ignore[misc]
             return True
-        code = ctypes.get_errno()
-        log.warning("syncfs of the data root failed (%s); syncing each log on its own", os.strerror(code))
+        log.warning(
+            "syncfs of the data root failed (%s); syncing each log on its own", linux.errno_error("syncfs", self._fd)
+        )
         return False
 
 
@@ -129,8 +129,3 @@ def overwrites_in_place(device: int, mountinfo: str) -> bool:
         return False
     kind, options = found
     return kind in IN_PLACE_FILESYSTEMS and "data=journal" not in options
-
-
-def _syncfs_function():
-    """libc's syncfs when this kernel's syncfs reports writeback errors, else None (workers/linux.py)."""
-    return linux.syncfs_function()

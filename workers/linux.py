@@ -38,10 +38,10 @@ def sync_file_range_function() -> Callable[[int, int, int, int], int] | None:
     return _libc_function("sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint])
 
 
-def raise_errno(call: str, path: object) -> None:
-    """Raise the OSError for the errno a failed libc call left."""
+def errno_error(call: str, path: object) -> OSError:
+    """The OSError for the errno a failed libc call left."""
     code = ctypes.get_errno()
-    raise OSError(code, f"{call}: {os.strerror(code)}", str(path))
+    return OSError(code, f"{call}: {os.strerror(code)}", str(path))
 
 
 def filesystem_of(device: int, mountinfo: str) -> tuple[str, list[str]] | None:

@@ -139,8 +139,7 @@ class WalWriter:
         self._size = size  # where the next record goes: the end of the records, before any zeros written ahead
         self._prewritten = file_size  # the end of the file: records plus the zeros written ahead of them
         self._ahead = PREWRITE_MIN_BYTES  # the next extension's zeros past the record that needs it
-        self._dirty = False  # bytes written since the last fdatasync
-        self._synced = size  # the records before this offset are durable
+        self._synced = size  # the records before this offset are durable; those after it wait for ``sync``
         self._durable_end = 0  # the file's bytes whose blocks and size a completed fdatasync (or syncfs) made durable
         self._dir_dirty = dir_dirty  # a segment file was created since the last directory fsync
         self._failure: OSError | None = None
@@ -180,7 +179,7 @@ class WalWriter:
     @property
     def dirty(self) -> bool:
         """True when something was appended (or a segment created) that is not durable yet."""
-        return self._dirty or self._dir_dirty
+        return self._size > self._synced or self._dir_dirty
 
     @property
     def overwrites_only(self) -> bool:
@@ -189,7 +188,7 @@ class WalWriter:
         as durable as an ``fdatasync`` would (module docstring). Never true right after ``open``: zeros found there
         may be pages a crashed process wrote and no sync covered."""
         return (
-            self._dirty
+            self._size > self._synced
             and not self._dir_dirty
             and self._size <= self._durable_end
             and _sync_file_range is not None
@@ -205,11 +204,8 @@ class WalWriter:
         self._check_usable()
         flags = linux.SYNC_FILE_RANGE_WRITE_AND_WAIT if wait else linux.SYNC_FILE_RANGE_WRITE
         if _sync_file_range(self._fd, self._synced, self._size - self._synced, flags) != 0:  # type: ignore[misc]
-            try:
-                linux.raise_errno("sync_file_range", self._dir)
-            except OSError as exc:
-                self._failure = exc
-                raise
+            self._failure = linux.errno_error("sync_file_range", self._dir)
+            raise self._failure
 
     def append(self, payload: bytes) -> None:
         """Write one record (no fsync). On a failed write the partial record is cut off again, so the log
@@ -227,7 +223,6 @@ class WalWriter:
             raise
         self._size += len(record)
         self.appended_bytes += len(record)
-        self._dirty = True
 
     def _write_ahead(self, length: int) -> None:
         """Make sure zeros lie ahead of the next ``length`` bytes (module docstring). When the disk has no room for
@@ -270,15 +265,14 @@ class WalWriter:
         cache, which is enough for a log that ``overwrites_only`` (for any other log it is ignored)."""
         self._check_usable()
         try:
-            if self._dirty:
+            if self._size > self._synced:
                 faults.inject(self._dir.parent.name, faults.FSYNC)  # test-only, as in append
+                covered = max(self._size, self._prewritten)  # a full sync covers the zeros written ahead too
                 if filesystem_synced:
-                    self._durable_end = max(self._size, self._prewritten)
+                    self._durable_end = covered
                 elif not (data_flushed and self.overwrites_only):
-                    end = max(self._size, self._prewritten)  # the zeros written ahead are covered too
                     os.fdatasync(self._fd)
-                    self._durable_end = end
-                self._dirty = False
+                    self._durable_end = covered
                 self._synced = self._size
             if self._dir_dirty:
                 if not filesystem_synced:
@@ -309,7 +303,7 @@ class WalWriter:
         if self._size == 0:
             self.sync()
             return self._sequence - 1
-        if self._dirty:
+        if self._size > self._synced:
             self.sync()  # ``sync`` only covers the newest file
         new_fd = os.open(self._dir / _segment_name(self._sequence + 1), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         if self._prewritten > self._size:

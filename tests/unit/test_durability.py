@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from engram.protocol import MemoryIn
-from workers import durability, faults, wal
+from workers import faults, linux, wal
 from workers.durability import BatchSync
 from workers.space import Space
 
 DIM = 4
 NOW = 1_700_000_000.0
 
-pytestmark = pytest.mark.skipif(durability._syncfs_function() is None, reason="syncfs needs Linux 5.8 or later")
+pytestmark = pytest.mark.skipif(linux.syncfs_function() is None, reason="syncfs needs Linux 5.8 or later")
 
 
 @pytest.fixture
@@ -27,10 +27,8 @@ def calls(monkeypatch) -> dict[str, list]:
     seen: dict[str, list] = {"fdatasync": [], "syncfs": []}
     real_fdatasync = wal.os.fdatasync
     monkeypatch.setattr(wal.os, "fdatasync", lambda fd: (seen["fdatasync"].append(fd), real_fdatasync(fd))[1])
-    real_syncfs = durability._syncfs_function()
-    monkeypatch.setattr(
-        durability, "_syncfs_function", lambda: lambda fd: (seen["syncfs"].append(fd), real_syncfs(fd))[1]
-    )
+    real_syncfs = linux.syncfs_function()
+    monkeypatch.setattr(linux, "syncfs_function", lambda: lambda fd: (seen["syncfs"].append(fd), real_syncfs(fd))[1])
     return seen
 
 
@@ -79,7 +77,7 @@ def test_one_written_log_keeps_its_own_fdatasync(tmp_path, calls):
 
 
 def test_a_failed_syncfs_falls_back_to_each_log_on_its_own(tmp_path, monkeypatch):
-    monkeypatch.setattr(durability, "_syncfs_function", lambda: lambda fd: -1)
+    monkeypatch.setattr(linux, "syncfs_function", lambda: lambda fd: -1)
     spaces = _spaces(tmp_path, "alpha", "beta")
     for name, space in spaces.items():
         _write(space, name)

@@ -36,7 +36,7 @@ class Calls:
         self.ranges: list[tuple[int, int, int, int]] = []
         self.syncfs: list[int] = []
         real_fdatasync, real_range = os.fdatasync, wal._sync_file_range
-        real_syncfs = durability._syncfs_function()
+        real_syncfs = linux.syncfs_function()
         monkeypatch.setattr(wal.os, "fdatasync", lambda fd: (self.fdatasync.append(fd), real_fdatasync(fd))[1])
         monkeypatch.setattr(durability.os, "fdatasync", wal.os.fdatasync)
         monkeypatch.setattr(
@@ -46,7 +46,7 @@ class Calls:
         )
         if real_syncfs is not None:
             monkeypatch.setattr(
-                durability, "_syncfs_function", lambda: lambda fd: (self.syncfs.append(fd), real_syncfs(fd))[1]
+                linux, "syncfs_function", lambda: lambda fd: (self.syncfs.append(fd), real_syncfs(fd))[1]
             )
 
     def clear(self) -> None:
@@ -194,7 +194,7 @@ def test_a_batch_mixing_overwrites_and_an_extension_flushes_once_and_fdatasyncs_
 
 
 @on_ext4
-@pytest.mark.skipif(durability._syncfs_function() is None, reason="syncfs needs Linux 5.8 or later")
+@pytest.mark.skipif(linux.syncfs_function() is None, reason="syncfs needs Linux 5.8 or later")
 def test_a_syncfs_for_two_extended_logs_covers_the_overwrites_of_the_batch_too(tmp_path, calls):
     spaces = _spaces(tmp_path, "alpha", "beta", "gamma")
     batch = BatchSync(tmp_path)
@@ -299,9 +299,9 @@ def test_a_data_only_sync_never_reaches_past_what_an_fdatasync_made_durable(tmp_
 
     monkeypatch.setattr(wal.os, "fdatasync", fdatasync)
     monkeypatch.setattr(wal, "_sync_file_range", sync_range)
-    real_syncfs = durability._syncfs_function()
+    real_syncfs = linux.syncfs_function()
     if real_syncfs is not None:
-        monkeypatch.setattr(durability, "_syncfs_function", lambda: syncfs_covering(real_syncfs))
+        monkeypatch.setattr(linux, "syncfs_function", lambda: syncfs_covering(real_syncfs))
     spaces = {name: Space.open(root, name, DIM, NOW)[0] for name in ("alpha", "beta")}
     batch = BatchSync(root)
     written: dict[str, set[str]] = {name: set() for name in spaces}
