@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engram.errors import EngramError
@@ -58,7 +58,7 @@ def link_weights_apart(state_of_space: tuple) -> tuple[object, list[float]]:
                 weights.append(value["weight"])
                 return {**value, "weight": None}
             return {key: strip(item) for key, item in value.items()}
-        if isinstance(value, list):
+        if isinstance(value, (list, tuple)):  # to_builtins keeps tuples, such as the state itself
             return [strip(item) for item in value]
         return value
 
@@ -156,8 +156,35 @@ def apply(space: Space, op: tuple, now: float, snapshots: bool) -> None:
     space.sync()
 
 
+# Found by hypothesis: m0 written again after a snapshot links to m2 with a float32 weight that differs in its last
+# bit between the snapshot-restored rows and the replayed ones; the weights must compare approximately.
+LINKED_AGAIN_AFTER_A_SNAPSHOT = [
+    ("put", [MemoryIn("alpha", id="m0", tags=["alpha"], metadata={"n": "1"}, auto_link=False, link_threshold=0.1)]),
+    ("delete", "m0"),
+    ("snapshot",),
+    ("reopen",),
+    (
+        "put",
+        [
+            MemoryIn("alpha", id="m0", tags=["alpha"], metadata={"n": "1"}, auto_link=False, link_threshold=0.1),
+            MemoryIn(
+                "alpha alpha",
+                id="m2",
+                embedding=vec(2 * 31 + 2),
+                tags=["alpha", "alpha"],
+                metadata={"n": "2"},
+                auto_link=False,
+                link_threshold=0.1,
+            ),
+            MemoryIn("alpha", id="m0", tags=["alpha"], metadata={"n": "1"}, auto_link=True, link_threshold=0.1),
+        ],
+    ),
+]
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=operations)
+@example(ops=LINKED_AGAIN_AFTER_A_SNAPSHOT)
 def test_a_space_opened_from_snapshots_equals_a_full_replay_of_the_same_writes(
     monkeypatch: pytest.MonkeyPatch, ops: list[tuple]
 ) -> None:
