@@ -111,6 +111,7 @@ class WorkerLoop:
         self._policies: dict[str, p.SpacePolicy] = {}  # each space's policy, as its latest request brought it
         self._stored_policies: dict[str, p.SpacePolicy] = {}  # the policy each space.json is known to hold
         self._unsynced: dict[str, float] = {}  # "interval" spaces written since their last fsync: fsync deadline
+        self._to_prepare: dict[str, None] = {}  # spaces synced since the last idle moment, oldest first (_prepare_logs)
         self._undeletable: dict[str, str] = {}  # spaces whose delete could not move their directory: why
         self._snapshot_wal_bytes = config.snapshot_wal_bytes
         self._snapshot_growth_ratio = config.snapshot_growth_ratio
@@ -158,6 +159,7 @@ class WorkerLoop:
                     continue
                 for frames in self._handle_batch(arrived(MAX_BATCH), arrived):
                     socket.send_multipart(frames)
+                self._prepare_logs()
                 self._metrics.resident(self.worker_id, len(self._spaces))
         finally:
             self._close_all()
@@ -345,6 +347,7 @@ class WorkerLoop:
             return {}
         with self._metrics.fsync(spaces):
             errors = self._batch_sync.sync(spaces, filesystem_wide=not self._background.writing)
+        self._to_prepare.update(dict.fromkeys(space_id for space_id in spaces if space_id not in errors))
         failed = {}
         for space_id, exc in errors.items():
             log.error("fsync of space %s failed (%s); writes not acknowledged, reloading it", space_id, exc)
@@ -356,6 +359,25 @@ class WorkerLoop:
                 retry_after_s=1.0,
             )
         return failed
+
+    def _prepare_logs(self) -> None:
+        """While no request is waiting, extend ahead the logs of the spaces synced since the last call that are about
+        to run out of durable zeros (workers/wal.py, ``WalWriter.prepare``): their extension's allocation and full
+        sync then fall in time the worker had nothing to do, not on a request. Stops at the first waiting request;
+        the spaces not reached wait for the next idle moment. A space whose fdatasync failed is reloaded, as after
+        a failed sync of a batch (nothing was waiting for that sync)."""
+        while self._to_prepare:
+            space_id = next(iter(self._to_prepare))
+            space = self._spaces.get(space_id)
+            if space is not None and space.log_needs_room:
+                if self._requests_waiting():
+                    return
+                try:
+                    space.prepare_log()
+                except OSError as exc:
+                    log.error("extending the log of space %s ahead failed (%s); reloading it", space_id, exc)
+                    self._drop(space_id)
+            self._to_prepare.pop(space_id, None)
 
     def _sync_due(self) -> None:
         """fsync the "interval" spaces whose deadline has come (their writes were answered already)."""

@@ -222,6 +222,16 @@ class Space:
         self._wal.write_out(wait=wait)
 
     @property
+    def log_needs_room(self) -> bool:
+        """Whether ``prepare_log`` would extend the log now (workers/wal.py, ``WalWriter.needs_room``)."""
+        return self._wal.needs_room
+
+    def prepare_log(self) -> bool:
+        """Extend the log's zeros ahead of need, in the worker's idle time (workers/wal.py, ``WalWriter.prepare``);
+        raises OSError like ``sync``."""
+        return self._wal.prepare()
+
+    @property
     def log_device(self) -> int:
         """The filesystem the space's log is on."""
         return self._wal.device
