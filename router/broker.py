@@ -43,6 +43,7 @@ from router.pacing import CpuMeter, Pacer
 from router.placement import owner
 from router.rate_limits import RateLimits
 from router.registry import Registry, SpaceEntry
+from router.space_counts import SpaceCounts
 from router.status import FanOut, StatusFanOuts, merge
 from router.supervision import WorkerPool, WorkerSlot, worker_identity
 
@@ -109,7 +110,7 @@ class Broker:
         self._unpurged: set[str] = set(unpurged or ())  # deleted spaces whose directory may still be in place
         self._default_policy = p.SpacePolicy(durability=config.default_durability)
         self._importing: set[str] = set()  # spaces whose import_space is with their worker
-        self._counted: tuple[tuple[int, int], list[int]] = ((-1, 0), [])  # (registry generation, slots), counts
+        self._space_counts = SpaceCounts(registry, len(self.pool.slots))
         self._status = StatusFanOuts()
         oldest_first = sorted(registry.entries(), key=lambda entry: entry.created_at)  # metric labels (router/metrics)
         self._metrics = RouterMetrics(config.max_metric_spaces, [entry.id for entry in oldest_first])
@@ -595,21 +596,10 @@ class Broker:
             self._admit_next(space)
 
     def _health(self) -> p.Health:
-        counts = self._space_counts()
+        counts = self._space_counts.per_slot
         workers = [p.WorkerStatus(s.id, s.pid, s.alive, s.ready, s.restarts, counts[s.id]) for s in self.pool.slots]
         status = "ok" if all(w.ready for w in workers) else "degraded"
         return p.Health(status, workers, len(self._registry))
-
-    def _space_counts(self) -> list[int]:
-        """Active spaces per worker slot, recounted only after the registry changed: hashing 100,000 ids takes
-        about a second, and health probes must not stall the loop that forwards every request."""
-        key = (self._registry.generation, len(self.pool.slots))
-        if self._counted[0] != key:
-            counts = [0] * len(self.pool.slots)
-            for entry in self._registry.entries():
-                counts[owner(entry.id, len(counts))] += 1
-            self._counted = (key, counts)
-        return self._counted[1]
 
     # -- replies ---------------------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import logging
 import os
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -106,6 +107,9 @@ class Registry:
         self._journal_fd: int | None = None
         self._journal_records = 0
         self.generation = 0  # bumped by every change: lets the router cache what it derives from the entries
+        self.listeners: list[Callable[[SpaceEntry | None, SpaceEntry], None]] = []
+        """Called with (the entry before, the entry now) after each change was persisted, so that what is derived
+        from the entries can follow a change instead of rescanning them all."""
 
     # -- loading ---------------------------------------------------------------------------------------------
 
@@ -245,6 +249,8 @@ class Registry:
         self._spaces[entry.id] = entry
         self._active += (not entry.deleted) - (previous is not None and not previous.deleted)
         self.generation += 1
+        for listener in self.listeners:
+            listener(previous, entry)
         self._journal_records += 1
         if self._journal_records >= self._compact_threshold():
             try:
