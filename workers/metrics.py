@@ -36,6 +36,7 @@ class WorkerMetrics:
         self._totals: dict[str, list[int]] = {}  # label: the same three, over this worker's spaces
         self._resident = -1  # spaces loaded, as last reported
         self._lagging: set[str] = set()  # labels whose WAL lag was last set above 0
+        self._children: dict[str, tuple] = {}  # label: its series of the gauges _report sets, and of WAL_FSYNC
 
     def label_of(self, space_id: str) -> str:
         return self._labels.get(space_id, metrics.OTHER_SPACE)
@@ -98,7 +99,7 @@ class WorkerMetrics:
         finally:
             elapsed = time.perf_counter() - started
             for space_id in space_ids:
-                metrics.WAL_FSYNC.labels(self.label_of(space_id)).observe(elapsed)
+                self._series(self.label_of(space_id))[3].observe(elapsed)
 
     def wal_lag(self, unsynced: dict[str, float], policies: dict[str, p.SpacePolicy], now_monotonic: float) -> None:
         """Set each label's WAL lag: the oldest unsynced write of its spaces here ("interval" spaces), else 0.
@@ -124,8 +125,18 @@ class WorkerMetrics:
             return
         self._figures[space_id] = figures
         totals = self._totals.setdefault(label, [0, 0, 0])
-        for gauge, index in ((metrics.MEMORIES, 0), (metrics.STORED_BYTES, 1), (metrics.WAL_REPLAY_BYTES, 2)):
+        series = self._series(label)
+        for index in range(3):
             change = figures[index] - (old[index] if old else 0)
             if change or old is None:
                 totals[index] += change
-                gauge.labels(label).set(totals[index])
+                series[index].set(totals[index])
+
+    def _series(self, label: str) -> tuple:
+        """The label's series of MEMORIES, STORED_BYTES, WAL_REPLAY_BYTES and WAL_FSYNC, looked up once: each request
+        sets some of them, and ``labels()`` costs more than the write itself."""
+        series = self._children.get(label)
+        if series is None:
+            gauges = (metrics.MEMORIES, metrics.STORED_BYTES, metrics.WAL_REPLAY_BYTES, metrics.WAL_FSYNC)
+            series = self._children[label] = tuple(gauge.labels(label) for gauge in gauges)
+        return series
