@@ -39,11 +39,11 @@ from engram.ids import validate_space_id
 from router.events import EventProxy
 from router.fair import SpaceGate
 from router.metrics import RouterMetrics
+from router.ownership import Ownership
 from router.pacing import CpuMeter, Pacer
 from router.placement import owner
 from router.rate_limits import RateLimits
 from router.registry import Registry, SpaceEntry
-from router.space_counts import SpaceCounts
 from router.status import FanOut, StatusFanOuts, merge
 from router.supervision import WorkerPool, WorkerSlot, worker_identity
 
@@ -110,7 +110,7 @@ class Broker:
         self._unpurged: set[str] = set(unpurged or ())  # deleted spaces whose directory may still be in place
         self._default_policy = p.SpacePolicy(durability=config.default_durability)
         self._importing: set[str] = set()  # spaces whose import_space is with their worker
-        self._space_counts = SpaceCounts(registry, len(self.pool.slots))
+        self._ownership = Ownership(registry, len(self.pool.slots))
         self._status = StatusFanOuts()
         oldest_first = sorted(registry.entries(), key=lambda entry: entry.created_at)  # metric labels (router/metrics)
         self._metrics = RouterMetrics(config.max_metric_spaces, [entry.id for entry in oldest_first])
@@ -353,8 +353,8 @@ class Broker:
             self._answer_status(settled)
 
     def _answer_status(self, fanout: FanOut) -> None:
-        everything = fanout.space is None
-        spaces = [entry.id for entry in self._registry.entries()] if everything else [fanout.space]
+        slots = len(self.pool.slots)
+        spaces = self._ownership.owners if fanout.space is None else {fanout.space: owner(fanout.space, slots)}
         self._reply_ok(
             fanout.client, fanout.request_id, merge(fanout, spaces, self._health().workers, self._pacer.rates)
         )
@@ -596,7 +596,7 @@ class Broker:
             self._admit_next(space)
 
     def _health(self) -> p.Health:
-        counts = self._space_counts.per_slot
+        counts = self._ownership.per_slot
         workers = [p.WorkerStatus(s.id, s.pid, s.alive, s.ready, s.restarts, counts[s.id]) for s in self.pool.slots]
         status = "ok" if all(w.ready for w in workers) else "degraded"
         return p.Health(status, workers, len(self._registry))

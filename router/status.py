@@ -12,13 +12,12 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import msgspec
 
 from engram import protocol as p
-from router.placement import owner
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +95,15 @@ class StatusFanOuts:
 
 
 def merge(
-    fanout: FanOut, spaces: Sequence[str], workers: list[p.WorkerStatus], paced: Mapping[str, float] | None = None
+    fanout: FanOut, spaces: Mapping[str, int], workers: list[p.WorkerStatus], paced: Mapping[str, float] | None = None
 ) -> p.SystemStatus:
-    """The answer: each of ``spaces`` (active registry ids) with its measured figures, or the state that explains
-    why there are none, and its pace if the router paces it (``paced``: space -> requests a second). A worker that
-    answered without a space has it offloaded."""
+    """The answer: each of ``spaces`` (active registry ids, each with its owner slot: router/ownership.py) with its
+    measured figures, or the state that explains why there are none, and its pace if the router paces it
+    (``paced``: space -> requests a second). A worker that answered without a space has it offloaded."""
     paced = paced or {}
     listed = []
     for space in sorted(spaces):
-        worker = owner(space, len(workers))
+        worker = spaces[space]
         status = fanout.measured.get(space)
         if status is None:
             state = p.SPACE_OFFLOADED if worker in fanout.answered else p.SPACE_UNAVAILABLE

@@ -43,7 +43,7 @@ def test_spaces_of_a_worker_that_died_or_is_late_are_unavailable_and_the_others_
     done = fanouts.lost(fanout_id, 1)
     assert done is not None
     other_on_0 = next(f"x{i}" for i in range(1000) if owner(f"x{i}", 2) == 0)
-    result = merge(done, [on_1, other_on_0, on_0], WORKERS)
+    result = merge(done, {space: owner(space, 2) for space in (on_1, other_on_0, on_0)}, WORKERS)
     states = {s.space: (s.state, s.memories) for s in result.spaces}
     assert states == {on_0: ("loaded", 5), other_on_0: ("offloaded", None), on_1: ("unavailable", None)}
     assert [s.space for s in result.spaces] == sorted(states)
@@ -64,7 +64,7 @@ def test_a_worker_error_counts_as_no_figures():
     fanout.waiting.add(0)
     done = fanouts.answered(fanout_id, 0, p.error_reply(1, p.ErrorInfo("STORAGE_UNAVAILABLE", "disk")))
     assert done is not None and done.answered == set()
-    assert merge(done, [_space_of(0)], WORKERS).spaces[0].state == p.SPACE_UNAVAILABLE
+    assert merge(done, {_space_of(0): 0}, WORKERS).spaces[0].state == p.SPACE_UNAVAILABLE
 
 
 def test_degraded_when_a_worker_is_not_ready():
@@ -73,8 +73,8 @@ def test_degraded_when_a_worker_is_not_ready():
     done = fanouts.settle(fanout_id)
     assert done is not None
     workers = [WORKERS[0], msgspec.structs.replace(WORKERS[1], ready=False)]
-    assert merge(done, [], workers).status == "degraded"
-    assert merge(done, [], WORKERS).status == "ok"
+    assert merge(done, {}, workers).status == "degraded"
+    assert merge(done, {}, WORKERS).status == "ok"
 
 
 @given(interval_ms=st.integers(1, 60_000), waited_s=st.floats(0, 120, allow_nan=False))

@@ -1,5 +1,5 @@
-"""Active spaces per worker slot, kept change by change (router/space_counts.py), always equal a full recount of the
-registry, and a count taken at start includes what the registry loaded."""
+"""Each active space's owner slot and the spaces per slot, kept change by change (router/ownership.py), always equal
+what hashing the whole registry gives, and what is taken at start includes what the registry loaded."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engram.protocol import SpacePolicy
+from router.ownership import Ownership
 from router.placement import owner
 from router.registry import Registry
-from router.space_counts import SpaceCounts
 
 IDS = [f"space-{n}" for n in range(12)]
 
@@ -24,6 +24,10 @@ def _recount(registry: Registry, slots: int) -> list[int]:
     return counts
 
 
+def _owners(registry: Registry, slots: int) -> dict[str, int]:
+    return {entry.id: owner(entry.id, slots) for entry in registry.entries()}
+
+
 changes = st.lists(
     st.tuples(st.sampled_from(["create", "delete", "policy"]), st.sampled_from(IDS), st.integers(1, 5)),
     max_size=40,
@@ -32,14 +36,15 @@ changes = st.lists(
 
 @settings(max_examples=60, deadline=None)
 @given(slots=st.integers(1, 4), preloaded=st.sets(st.sampled_from(IDS), max_size=6), steps=changes)
-def test_counts_follow_every_change_as_a_recount_would(slots, preloaded, steps):
+def test_owners_and_counts_follow_every_change_as_hashing_the_registry_would(slots, preloaded, steps):
     with tempfile.TemporaryDirectory() as tmp:
         registry = Registry(Path(tmp))
         registry.load()
         for space in sorted(preloaded):
             registry.create(space, 8)
-        counts = SpaceCounts(registry, slots)
+        counts = Ownership(registry, slots)
         assert counts.per_slot == _recount(registry, slots)
+        assert dict(counts.owners) == _owners(registry, slots)
         for action, space, number in steps:
             try:
                 if action == "create":
@@ -51,6 +56,7 @@ def test_counts_follow_every_change_as_a_recount_would(slots, preloaded, steps):
             except KeyError:  # no active space of that id: nothing changed
                 pass
             assert counts.per_slot == _recount(registry, slots)
+            assert dict(counts.owners) == _owners(registry, slots)
         assert sum(counts.per_slot) == len(registry)
         registry.close()
 
@@ -64,7 +70,8 @@ def test_a_count_taken_after_a_restart_starts_from_what_was_loaded(tmp_path):
     registry.close()
     reloaded = Registry(tmp_path)
     reloaded.load()
-    counts = SpaceCounts(reloaded, 3)
+    counts = Ownership(reloaded, 3)
     assert sum(counts.per_slot) == len(IDS) - 1
     assert counts.per_slot == _recount(reloaded, 3)
+    assert dict(counts.owners) == _owners(reloaded, 3) and IDS[0] not in counts.owners
     reloaded.close()
