@@ -38,7 +38,9 @@ class Config(msgspec.Struct, kw_only=True):
     events_heartbeat_s: Annotated[float, msgspec.Meta(gt=0)] = 15.0
     """An SSE stream with no event for this long sends a comment line, so proxies and clients see it is alive."""
     workers: int = 0
-    """Worker processes that own the spaces; 0 means one per CPU."""
+    """Worker processes that own the spaces; 0 means one per CPU. On 2 cores one worker gave more throughput than two,
+    for one space and for 1,000, at the price of one process for all tenants (docs/scaling.md, "How many
+    workers")."""
     default_space: str = "default"
     """The space of a request that names none (unless ``require_explicit_space``)."""
     default_dim: int = DEFAULT_DIM
