@@ -240,15 +240,21 @@ class WalWriter:
         a whole extension, the record is appended as it is, which needs room for itself only."""
         if self._size + length <= self._prewritten or not PREWRITE_BYTES:
             return
-        end = _whole_pages(self._size + length + min(self._ahead, PREWRITE_BYTES))
+        self._extend(_whole_pages(self._size + length + min(self._ahead, PREWRITE_BYTES)))
+
+    def _extend(self, end: int) -> bool:
+        """Write zeros from the end of the file to ``end`` (not synced), and double the next extension. False when
+        the disk had no room: the zeros are cut off again (OSError if even that failed: the writer is unusable)."""
         try:
-            pwrite_all(self._fd, bytes(end - self._prewritten), self._prewritten)
+            if end > self._prewritten:
+                pwrite_all(self._fd, bytes(end - self._prewritten), self._prewritten)
         except OSError:
             self._trim()
             self._check_usable()
-            return
-        self._prewritten = end
+            return False
+        self._prewritten = max(self._prewritten, end)
         self._ahead *= 2
+        return True
 
     @property
     def needs_room(self) -> bool:
@@ -273,16 +279,8 @@ class WalWriter:
         a failed ``sync``, and the space must be reopened."""
         if not self.needs_room:
             return False
-        end = _whole_pages(self._size + min(self._ahead, PREWRITE_BYTES))
-        try:
-            if end > self._prewritten:
-                pwrite_all(self._fd, bytes(end - self._prewritten), self._prewritten)
-        except OSError:
-            self._trim()
-            self._check_usable()
+        if not self._extend(_whole_pages(self._size + min(self._ahead, PREWRITE_BYTES))):
             return False
-        self._prewritten = max(self._prewritten, end)
-        self._ahead *= 2
         try:
             os.fdatasync(self._fd)
         except OSError as exc:
