@@ -106,7 +106,6 @@ class Registry:
         self._active = 0
         self._journal_fd: int | None = None
         self._journal_records = 0
-        self.generation = 0  # bumped by every change: lets the router cache what it derives from the entries
         self.listeners: list[Callable[[SpaceEntry | None, SpaceEntry], None]] = []
         """Called with (the entry before, the entry now) after each change was persisted, so that what is derived
         from the entries can follow a change instead of rescanning them all."""
@@ -121,7 +120,6 @@ class Registry:
         self._replay_journal()
         self._active = sum(1 for entry in self._spaces.values() if not entry.deleted)
         adopted = [entry.id for entry in self._scan_unregistered()]
-        self.generation += 1
         if adopted:
             log.warning("adopted %d space(s) found on disk but missing from the registry: %s", len(adopted), adopted)
         if adopted or self._journal_records >= self._compact_threshold():
@@ -248,7 +246,6 @@ class Registry:
         self._append(journal_line(entry))
         self._spaces[entry.id] = entry
         self._active += (not entry.deleted) - (previous is not None and not previous.deleted)
-        self.generation += 1
         for listener in self.listeners:
             listener(previous, entry)
         self._journal_records += 1

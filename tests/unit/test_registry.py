@@ -244,20 +244,17 @@ def test_a_journal_cut_anywhere_loads_the_state_after_its_last_whole_record(ops,
         assert _state(_loaded(root)) == sorted([*expected, reloaded.get("epsilon")], key=lambda e: e.id)
 
 
-def test_the_generation_moves_with_every_change_and_only_then(tmp_path):
+def test_listeners_hear_every_change_with_the_entry_before_and_after_and_only_then(tmp_path):
     registry = _loaded(tmp_path)
-    seen = [registry.generation]
+    heard: list[tuple[SpaceEntry | None, SpaceEntry]] = []
+    registry.listeners.append(lambda previous, entry: heard.append((previous, entry)))
 
-    def changed() -> bool:
-        seen.append(registry.generation)
-        return seen[-1] != seen[-2]
-
-    registry.create("alpha", 8)
-    assert changed()
+    created, _ = registry.create("alpha", 8)
+    assert heard == [(None, created)]
     registry.create("alpha", 8)  # already there: nothing changes
     registry.get("alpha"), registry.entries(), len(registry)
-    assert not changed()
-    registry.update_policy("alpha", SpacePolicy(durability="none"))
-    assert changed()
-    registry.delete("alpha")
-    assert changed()
+    assert len(heard) == 1
+    updated = registry.update_policy("alpha", SpacePolicy(durability="none"))
+    assert heard[1:] == [(created, updated)]
+    deleted = registry.delete("alpha")
+    assert heard[2:] == [(updated, deleted)] and deleted.deleted
