@@ -44,6 +44,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import chaos_faults as cf  # noqa: E402
+from engram.config import default_worker_count  # noqa: E402
 from engram.testing import RunningServer, wait_until  # noqa: E402
 from workers.faults import FAULTS_FILE_ENV  # noqa: E402
 
@@ -471,7 +472,7 @@ def main() -> int:
     parser.add_argument("--kinds", default=",".join(cf.FAULT_KINDS), help="comma-separated fault kinds")
     parser.add_argument("--spaces", type=int, default=20)
     parser.add_argument("--writers", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=default_worker_count())
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="bench/results/chaos.json")
     args = parser.parse_args()

@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engram.client import Client, memory_in  # noqa: E402
+from engram.config import default_worker_count  # noqa: E402
 from engram.testing import RunningServer  # noqa: E402
 
 BATCH = 1000
@@ -129,7 +130,7 @@ def main() -> int:
     parser.add_argument("--small-spaces", type=int, default=10_000)
     parser.add_argument("--small-memories", type=int, default=5)
     parser.add_argument("--probes", type=int, default=20, help="small spaces recalled after the restart")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=default_worker_count())
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--index", action="store_true", help="let index builds run while seeding")
     parser.add_argument("--out", default="bench/results/cold_start.json")

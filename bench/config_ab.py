@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fairness import overhead  # noqa: E402
 from bench.load import NO_INDEX_SEAL_ROWS, Target, write_json  # noqa: E402
+from engram.config import default_worker_count  # noqa: E402
 from engram.testing import RunningServer  # noqa: E402
 
 DEFAULT_OUT = "bench/results/config_ab.json"
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--counts", default="1,1000")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=default_worker_count())
     parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     values = [v.strip() for v in args.values.split(",") if v.strip()]

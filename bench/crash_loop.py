@@ -30,6 +30,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.chaos import Writers, stored  # noqa: E402
+from engram.config import default_worker_count  # noqa: E402
 from engram.testing import RunningServer, wait_until  # noqa: E402
 
 RECOVERY_TIMEOUT_S = 60.0
@@ -98,7 +99,7 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--spaces", type=int, default=20)
     parser.add_argument("--writers", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=default_worker_count())
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="bench/results/crash_loop.json")
     args = parser.parse_args()

@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load import serving  # noqa: E402
+from engram.config import default_worker_count  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="every piece at a tiny size (seconds, for CI)")
     parser.add_argument("--results", default="bench/results", help="where the JSON results and report.html go")
-    parser.add_argument("--workers", type=int, default=2, help="workers of the servers the suite starts")
+    workers_help = "workers of the servers the suite starts (default: the server's)"
+    parser.add_argument("--workers", type=int, default=default_worker_count(), help=workers_help)
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
     results = Path(args.results)

@@ -48,6 +48,7 @@ from bench.load_ops import space_names  # noqa: E402
 from bench.load_stats import interval_text, latency_figures, median_interval  # noqa: E402
 from bench.machine import MachineWatch, busy_text, steal_text  # noqa: E402
 from engram.client import Client  # noqa: E402
+from engram.config import default_worker_count  # noqa: E402
 from engram.errors import EngramError  # noqa: E402
 from router.pacing import ACTIVE_S, TICK_S  # noqa: E402
 
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transport", choices=("rest", "native"), default="rest")
     parser.add_argument("--url")
     parser.add_argument("--router")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--workers", type=int, default=default_worker_count())
     parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     counts = sorted({int(c) for c in args.counts.split(",") if c.strip()})

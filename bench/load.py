@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import itertools
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -38,6 +37,7 @@ from bench.httpload import run_closed_loop  # noqa: E402
 from bench.load_ops import DEFAULT_MIX, Chooser, Executor, Mix, native_executor, rest_executor, space_names  # noqa: E402
 from bench.load_stats import Progress, Recorder, summarise  # noqa: E402
 from engram.client import Client  # noqa: E402
+from engram.config import default_worker_count  # noqa: E402
 from engram.testing import RunningServer  # noqa: E402
 
 NO_INDEX_SEAL_ROWS = 10_000_000
@@ -208,7 +208,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transport", choices=("rest", "native"), default="rest")
     parser.add_argument("--url", help="REST base URL of a running server (default: start one)")
     parser.add_argument("--router", help="native endpoint of a running server, e.g. tcp://127.0.0.1:7433")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="workers of a server we start")
+    parser.add_argument("--workers", type=int, default=default_worker_count(), help="workers of a server we start")
     parser.add_argument("--prefix", default="load", help="space ids are <prefix>-00000... (default load)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-warmup", dest="warmup", action="store_false", help="do not pre-create the spaces")

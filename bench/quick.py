@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.httpload import LoadResult, run_load  # noqa: E402
 from bench.nativeload import run_native_load  # noqa: E402
 from engram.client import Client, memory_in  # noqa: E402
+from engram.config import default_worker_count  # noqa: E402
 from engram.testing import RunningServer  # noqa: E402
 
 BATCH_MEMORIES = 100
@@ -106,7 +106,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients (HTTP connections, threads)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="server worker processes")
+    parser.add_argument("--workers", type=int, default=default_worker_count(), help="server worker processes")
     parser.add_argument("--out", default="bench/results/quick.json", help="where to write the JSON results")
     args = parser.parse_args()
 

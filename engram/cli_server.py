@@ -45,7 +45,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--events", metavar="ENDPOINT", help="events channel endpoint, for subscribers (default tcp://127.0.0.1:7434)"
     )
-    parser.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: one per CPU less one, at least 1)")
     parser.add_argument(
         "--require-explicit-space",
         action="store_const",

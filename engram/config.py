@@ -38,9 +38,10 @@ class Config(msgspec.Struct, kw_only=True):
     events_heartbeat_s: Annotated[float, msgspec.Meta(gt=0)] = 15.0
     """An SSE stream with no event for this long sends a comment line, so proxies and clients see it is alive."""
     workers: int = 0
-    """Worker processes that own the spaces; 0 means one per CPU. On 2 cores one worker gave more throughput than two,
-    for one space and for 1,000, at the price of one process for all tenants (docs/scaling.md, "How many
-    workers")."""
+    """Worker processes that own the spaces; 0 means one per CPU this process may run on, less one for the router and
+    the API processes (at least 1). On 2 cores that is 1 worker: it served one space and 1,000 faster than 2 workers
+    did, which competed with the front end for the cores; 2 put a process boundary between halves of the tenants
+    instead (docs/scaling.md, "How many workers")."""
     default_space: str = "default"
     """The space of a request that names none (unless ``require_explicit_space``)."""
     default_dim: int = DEFAULT_DIM
@@ -106,7 +107,7 @@ class Config(msgspec.Struct, kw_only=True):
 
     @property
     def worker_count(self) -> int:
-        return self.workers if self.workers > 0 else (os.cpu_count() or 1)
+        return self.workers if self.workers > 0 else default_worker_count()
 
     @property
     def http_url(self) -> str:
@@ -115,6 +116,17 @@ class Config(msgspec.Struct, kw_only=True):
     def to_env(self) -> dict[str, str]:
         """Environment for a child process of this server."""
         return {**os.environ, CONFIG_ENV: msgspec.json.encode(self).decode()}
+
+
+def default_worker_count() -> int:
+    """Workers when ``workers`` is 0: the usable CPUs less one, which the router and the API processes need (every
+    request passes through both). The affinity mask, not ``os.cpu_count()``, so that a container or a ``taskset``
+    limited to fewer CPUs than the machine has gets as many workers as it can run."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus - 1)
 
 
 # Environment variables and the Config field each one sets.

@@ -1,8 +1,13 @@
-"""Worker processes: start them, notice when one dies, restart it with back-off, stop them all.
+"""Worker processes: start them, notice when one dies, restart it (with back-off when it cannot start), stop them all.
 
 The broker calls ``reap`` on every tick of its loop (like gunicorn's arbiter): a dead worker is noticed within one
-tick, its slot is marked not ready, and a replacement is started at once, or after a back-off when it keeps dying.
-Readiness comes from the worker itself (``WorkerReady`` on the backend socket), not from the process existing.
+tick, its slot is marked not ready, and a replacement is started. Readiness comes from the worker itself
+(``WorkerReady`` on the backend socket), not from the process existing.
+
+Only a worker that dies before it is ready is held back (``restart_delay``), as supervisord does with ``startsecs``:
+one that cannot start (a bad configuration, data its recovery cannot read) would otherwise spin a core on restarts
+that cannot succeed. A worker that came up and then died has shown that it starts, and every request for its spaces
+waits for it, so it is restarted at once (about 0.4 s to ready), however often that happens.
 
 The index builder (workers/builder.py) is supervised the same way, in a slot of its own: it serves every worker,
 which connect to it on a loopback port chosen here and passed to them with ``--builder``.
@@ -42,6 +47,17 @@ _WORKER_THREAD_ENV = {
 BUILDER_SLOT_ID = -1
 
 
+def restart_delay(start_failures: int) -> float:
+    """Seconds before a replacement starts, given how often the slot's process died before ready within the window.
+
+    The first failure is retried at once, then 0.2, 0.6, 1.4, 3 s and at most 5 s: a few quick retries ride out a
+    passing cause (a port or a file briefly held), a persistent one costs a start every 5 s.
+    """
+    if start_failures <= 0:
+        return 0.0
+    return min(RESTART_BACKOFF_BASE_S * (2 ** (start_failures - 1) - 1), RESTART_BACKOFF_MAX_S)
+
+
 def worker_identity(worker_id: int) -> bytes:
     return f"w{worker_id}".encode()
 
@@ -54,7 +70,7 @@ class WorkerSlot:
     restarts: int = 0
     started_at: float = 0.0
     restart_at: float | None = None
-    recent_crashes: list[float] = field(default_factory=list)
+    start_failures: list[float] = field(default_factory=list)  # when it died before ready, within the window
 
     @property
     def pid(self) -> int | None:
@@ -83,16 +99,18 @@ class WorkerPool:
         for slot in (*self.slots, self.builder):
             self._start(slot)
 
+    def _command(self, slot: WorkerSlot) -> list[str]:
+        if slot is self.builder:
+            return [sys.executable, "-m", "workers.builder", "--endpoint", self.builder_endpoint]
+        command = [sys.executable, "-m", "workers", "--id", str(slot.id), "--backend", self._backend]
+        command += ["--builder", self.builder_endpoint]
+        if self._events is not None:
+            command += ["--events", self._events]
+        return command
+
     def _start(self, slot: WorkerSlot) -> None:
         env = {**self._config.to_env(), **_WORKER_THREAD_ENV}
-        if slot is self.builder:
-            command = [sys.executable, "-m", "workers.builder", "--endpoint", self.builder_endpoint]
-        else:
-            command = [sys.executable, "-m", "workers", "--id", str(slot.id), "--backend", self._backend]
-            command += ["--builder", self.builder_endpoint]
-            if self._events is not None:
-                command += ["--events", self._events]
-        slot.process = subprocess.Popen(command, env=env)
+        slot.process = subprocess.Popen(self._command(slot), env=env)
         slot.ready = False
         slot.started_at = time.monotonic()
         slot.restart_at = None
@@ -105,14 +123,19 @@ class WorkerPool:
         for slot in (*self.slots, self.builder):
             if slot.process is not None and slot.process.poll() is not None:
                 code = slot.process.returncode
-                log.error("%s (pid %d) exited with %s; restarting", slot.name, slot.process.pid, code)
                 metrics.mark_process_dead(slot.process.pid)  # its gauges must not add to its replacement's
                 metrics.PROCESS_EXITS.labels("builder" if slot is self.builder else "worker").inc()
+                if slot.ready:
+                    slot.start_failures = []
+                else:
+                    slot.start_failures = [t for t in slot.start_failures if now - t < CRASH_LOOP_WINDOW_S] + [now]
+                delay = restart_delay(len(slot.start_failures))
+                log.error("%s (pid %d) exited with %s %s; restarting%s", slot.name, slot.process.pid, code,
+                          "after it was ready" if slot.ready else "before it was ready",
+                          f" in {delay:.1f} s" if delay else "")  # fmt: skip
                 slot.process = None
                 slot.ready = False
-                slot.recent_crashes = [t for t in slot.recent_crashes if now - t < CRASH_LOOP_WINDOW_S] + [now]
-                backoff = RESTART_BACKOFF_BASE_S * 2 ** (len(slot.recent_crashes) - 1) - RESTART_BACKOFF_BASE_S
-                slot.restart_at = now + min(backoff, RESTART_BACKOFF_MAX_S)
+                slot.restart_at = now + delay
                 died.append(slot)
             if slot.process is None and slot.restart_at is not None and now >= slot.restart_at:
                 slot.restarts += 1

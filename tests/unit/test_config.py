@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,18 @@ def test_the_last_layer_that_sets_a_value_wins_and_is_reported(tmp_path_factory,
         if value is not None:
             expected_source, expected_port = source, value
     assert (resolved.sources["port"], resolved.config.port) == (expected_source, expected_port)
+
+
+@pytest.mark.parametrize("cpus", range(1, len(os.sched_getaffinity(0)) + 1))
+def test_the_default_worker_count_leaves_one_of_the_usable_cpus_to_the_front_end(cpus):
+    """Run in a child whose affinity allows ``cpus`` CPUs: a container or taskset limit must lower the count."""
+    allowed = sorted(os.sched_getaffinity(0))[:cpus]
+    code = "from engram.config import Config; print(Config().worker_count, Config(workers=3).worker_count)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        preexec_fn=lambda: os.sched_setaffinity(0, allowed),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == [str(max(1, cpus - 1)), "3"]
