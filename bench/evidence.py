@@ -1,13 +1,14 @@
-"""The whole evidence suite in one command: load, overhead and fairness, the crash loop (100 kills), cold start, and
-the HTML report of all of them. Sized to finish in under 15 minutes on a 2-core machine; ``--smoke`` runs every
-piece at a tiny size in well under a minute, so CI keeps the harness itself from rotting.
+"""The whole evidence suite in one command: load, overhead and fairness, stateful fuzzing, the crash loop (100 kills),
+cold start, and the HTML report of all of them. Sized to finish in under 15 minutes on a 2-core machine; ``--smoke``
+runs every piece at a tiny size in well under a minute, so CI keeps the harness itself from rotting.
 
     python bench/evidence.py [--smoke] [--results bench/results]
 
-Each piece is its own script (bench/load.py, bench/fairness.py, bench/crash_loop.py, bench/cold_start.py,
-bench/report.py) run as a subprocess with the sizes below; load and fairness share one server started here, the
-crash loop and cold start start their own (they kill and restart theirs). A piece that fails is reported and the
-suite goes on, so the report shows whatever was measured; the exit code is 1 if any piece failed.
+Each piece is its own script (bench/load.py, bench/fairness.py, bench/fuzz.py, bench/crash_loop.py,
+bench/cold_start.py, bench/report.py) run as a subprocess with the sizes below; load, fairness and fuzzing share one
+server started here, the crash loop and cold start start their own (they kill and restart theirs). A piece that
+fails is reported and the suite goes on, so the report shows whatever was measured; the exit code is 1 if any piece
+failed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ FULL = {
         "--noisy-rounds",
         "6",
     ],
+    "fuzz": ["--sequences", "80", "--steps", "50"],
     "crash_loop": ["--kills", "100", "--spaces", "20", "--writers", "4"],
     "cold_start": ["--big-spaces", "2", "--big-memories", "20000", "--small-spaces", "1000", "--probes", "20"],
 }
@@ -62,6 +64,7 @@ SMOKE = {
         "--noisy-rounds",
         "1",
     ],
+    "fuzz": ["--sequences", "3", "--steps", "10"],
     "crash_loop": ["--kills", "2", "--spaces", "4", "--writers", "2"],
     # Only the small case: each case starts a server twice, and the smoke run must stay well under a minute.
     "cold_start": ["--big-spaces", "0", "--small-spaces", "10", "--small-memories", "2", "--probes", "3"],
@@ -97,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("load", "fairness"):
             if not run_piece(name, [*sizes[name], *shared, "--workers", str(args.workers)], results, timings):
                 failed.append(name)
+        if not run_piece("fuzz", [*sizes["fuzz"], "--url", target.url], results, timings):
+            failed.append("fuzz")
     for name in ("crash_loop", "cold_start"):
         if not run_piece(name, [*sizes[name], "--workers", str(args.workers)], results, timings):
             failed.append(name)

@@ -1,12 +1,12 @@
 """One self-contained HTML page from the JSON results in bench/results/: headline figures against the issue's
 targets, then plots (throughput and p99 against the number of spaces, the noisy-neighbour comparison, latency
-percentiles per operation, crash-loop recoveries, cold start) and the tables behind them.
+percentiles per operation, crash-loop recoveries, cold start), the fuzzing run's outcome, and the tables behind them.
 
     python bench/report.py [--results bench/results] [--out bench/results/report.html]
 
-Reads whichever of load.json, fairness.json, crash_loop.json, cold_start.json, quick.json and recall_quality.json
-exist; a missing one is shown as "not run". Plots are matplotlib SVGs inlined in the page (needs the ``bench``
-extra: ``pip install -e '.[bench]'``), so the page is one file that opens anywhere.
+Reads whichever of load.json, fairness.json, fuzz.json, crash_loop.json, cold_start.json, quick.json and
+recall_quality.json exist; a missing one is shown as "not run". Plots are matplotlib SVGs inlined in the page
+(needs the ``bench`` extra: ``pip install -e '.[bench]'``), so the page is one file that opens anywhere.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from bench.machine import busy_text, steal_text  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-RESULT_FILES = ("load", "fairness", "crash_loop", "cold_start", "quick", "recall_quality")
+RESULT_FILES = ("load", "fairness", "fuzz", "crash_loop", "cold_start", "quick", "recall_quality")
 PERCENTILE_KEYS = ("p50_ms", "p95_ms", "p99_ms", "p99.9_ms")
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
@@ -56,6 +56,7 @@ def render(results: dict[str, dict]) -> str:
         ("Overhead of many spaces", _overhead),
         ("Noisy neighbour", _noisy),
         ("Load run", _load),
+        ("Fuzzing", _fuzz),
         ("Crash loop", _crash_loop),
         ("Cold start", _cold_start),
         ("Quick benchmark", _quick),
@@ -88,6 +89,11 @@ def _headline(results: dict) -> str:
         rows.append(
             ("quiet p99 beside a noisy space vs solo", f"{noisy['p99_ratio']:.2f}x", "<= 1.5x", noisy["meets_target"])
         )
+    fuzz = results.get("fuzz")
+    if fuzz:
+        budget = f"{fuzz['budget_sequences']} sequences of at most {fuzz['budget_steps']} steps"
+        divergences = fuzz["divergences"]
+        rows.append((f"fuzzing divergences from the model ({budget})", str(divergences), "0", not divergences))
     crash = results.get("crash_loop")
     if crash:
         rows.append(
@@ -232,6 +238,17 @@ def _load(results: dict) -> str:
     )
     plots = [percentiles] + ([per_space] if load["spaces"] else [])
     return note + _plots(*plots) + table
+
+
+def _fuzz(results: dict) -> str:
+    fuzz = results.get("fuzz")
+    if not fuzz:
+        return _missing("fuzz.json (python bench/fuzz.py)")
+    fields = [k for k in fuzz if k != "divergence"]
+    table = _table(["figure", "value"], [(k, fuzz[k]) for k in fields])
+    if not fuzz["divergence"]:
+        return table
+    return table + f"<p class='fail'>Diverged from the model:</p><pre>{html.escape(fuzz['divergence'])}</pre>"
 
 
 def _crash_loop(results: dict) -> str:

@@ -66,6 +66,13 @@ def test_fairness_result_has_a_row_per_space_count_and_both_ratios(smoke_results
     assert all(0.0 <= m["steal"] <= m["busy"] <= 1.0 and m["worst_steal"] >= 0.0 for m in machine)  # Linux: measured
 
 
+def test_fuzz_result_shows_its_budget_ran_without_divergence(smoke_results):
+    fuzz = _json(smoke_results, "fuzz")
+    assert fuzz["budget_sequences"] == 3 and fuzz["budget_steps"] == 10
+    assert fuzz["sequences_run"] >= 3 and fuzz["requests"] >= fuzz["sequences_run"]
+    assert fuzz["divergences"] == 0 and fuzz["divergence"] is None
+
+
 def test_crash_loop_and_cold_start_results_are_not_empty(smoke_results):
     crash = _json(smoke_results, "crash_loop")
     assert crash["kills"] == 2 and len(crash["recovery_s"]) == 2
@@ -84,4 +91,6 @@ def test_report_is_one_page_with_every_section_and_its_plots(smoke_results):
         assert "<svg" in sections[heading], heading
     assert "steal (worst 0.25 s)" in sections["Noisy neighbour"]  # a slow spell of the machine is visible
     assert "acknowledged writes lost over 2 kills" in sections["Headline figures"]
+    assert "fuzzing divergences from the model (3 sequences of at most 10 steps)" in sections["Headline figures"]
+    assert "sequences_run" in sections["Fuzzing"] and "Not run" not in sections["Fuzzing"]
     assert "<script" not in page and "src=" not in page  # self-contained: nothing loaded from elsewhere
