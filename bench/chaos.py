@@ -20,7 +20,8 @@ receive times. A 201 is an acknowledged write; anything else may or may not be s
   spaces' errors and p99 latency during the fault are recorded (``others_errors``, ``others_p99_ms``).
 
 Seeded: the same ``--seed`` replays the same faults, victims and moments (counted in acknowledged writes).
-tests/live/test_chaos.py runs one fault of each kind; bench/evidence.py calls ``run_chaos``.
+tests/live/test_chaos.py runs one fault of each kind; the evidence suite runs the crash loop (bench/crash_loop.py), not
+this harness.
 """
 
 from __future__ import annotations
