@@ -3,7 +3,7 @@ servers alternating, so that a change's effect on the ratio is measured in one r
 shared, noisy machine.
 
     python bench/config_ab.py --setting sync_overwrites --values false,true [--blocks 3] [--rounds 2]
-                              [--counts 1,1000] [--seconds 6] [--concurrency 4] [--workers 2]
+                              [--counts 1,1000] [--seconds 6] [--concurrency 4] [--workers N]
                               [--out bench/results/config_ab.json]
 
 Each block starts a server per value (in the given order, reversed in every other block), runs fairness.py's

@@ -4,11 +4,11 @@ runs every piece at a tiny size in well under a minute, so CI keeps the harness 
 
     python bench/evidence.py [--smoke] [--results bench/results]
 
-Each piece is its own script (bench/load.py, bench/fairness.py, bench/fuzz.py, bench/crash_loop.py,
+Each piece is its own script (bench/load.py, bench/fairness.py, bench/fuzz.py, bench/crash_loop.py, bench/chaos.py,
 bench/cold_start.py, bench/report.py) run as a subprocess with the sizes below; load, fairness and fuzzing share one
-server started here, the crash loop and cold start start their own (they kill and restart theirs). A piece that
-fails is reported and the suite goes on, so the report shows whatever was measured; the exit code is 1 if any piece
-failed.
+server started here, the crash loop, the fault harness and cold start start their own (they kill and restart
+theirs). A piece that fails is reported and the suite goes on, so the report shows whatever was measured; the exit
+code is 1 if any piece failed.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ FULL = {
     ],
     "fuzz": ["--sequences", "80", "--steps", "50"],
     "crash_loop": ["--kills", "100", "--spaces", "20", "--writers", "4"],
+    "chaos": ["--faults", "16", "--spaces", "20", "--writers", "4"],  # each fault kind twice
     "cold_start": ["--big-spaces", "2", "--big-memories", "20000", "--small-spaces", "1000", "--probes", "20"],
 }
 SMOKE = {
@@ -66,6 +67,7 @@ SMOKE = {
     ],
     "fuzz": ["--sequences", "3", "--steps", "10"],
     "crash_loop": ["--kills", "2", "--spaces", "4", "--writers", "2"],
+    "chaos": ["--faults", "2", "--kinds", "worker,eio_fsync", "--spaces", "4", "--writers", "2"],
     # Only the small case: each case starts a server twice, and the smoke run must stay well under a minute.
     "cold_start": ["--big-spaces", "0", "--small-spaces", "10", "--small-memories", "2", "--probes", "3"],
 }
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(name)
         if not run_piece("fuzz", [*sizes["fuzz"], "--url", target.url], results, timings):
             failed.append("fuzz")
-    for name in ("crash_loop", "cold_start"):
+    for name in ("crash_loop", "chaos", "cold_start"):
         if not run_piece(name, [*sizes[name], "--workers", str(args.workers)], results, timings):
             failed.append(name)
     report = [sys.executable, str(BENCH / "report.py"), "--results", str(results)]

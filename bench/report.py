@@ -1,11 +1,12 @@
 """One self-contained HTML page from the JSON results in bench/results/: headline figures against the issue's
 targets, then plots (throughput and p99 against the number of spaces, the noisy-neighbour comparison, latency
-percentiles per operation, crash-loop recoveries, cold start), the fuzzing run's outcome, and the tables behind them.
+percentiles per operation, crash-loop recoveries, injected faults, cold start), the fuzzing run's outcome, and the
+tables behind them.
 
     python bench/report.py [--results bench/results] [--out bench/results/report.html]
 
-Reads whichever of load.json, fairness.json, fuzz.json, crash_loop.json, cold_start.json, quick.json and
-recall_quality.json exist; a missing one is shown as "not run". Plots are matplotlib SVGs inlined in the page
+Reads whichever of load.json, fairness.json, fuzz.json, crash_loop.json, chaos.json, cold_start.json, quick.json
+and recall_quality.json exist; a missing one is shown as "not run". Plots are matplotlib SVGs inlined in the page
 (needs the ``bench`` extra: ``pip install -e '.[bench]'``), so the page is one file that opens anywhere.
 """
 
@@ -30,7 +31,7 @@ from bench.machine import busy_text, steal_text  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-RESULT_FILES = ("load", "fairness", "fuzz", "crash_loop", "cold_start", "quick", "recall_quality")
+RESULT_FILES = ("load", "fairness", "fuzz", "crash_loop", "chaos", "cold_start", "quick", "recall_quality")
 PERCENTILE_KEYS = ("p50_ms", "p95_ms", "p99_ms", "p99.9_ms")
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
@@ -58,6 +59,7 @@ def render(results: dict[str, dict]) -> str:
         ("Load run", _load),
         ("Fuzzing", _fuzz),
         ("Crash loop", _crash_loop),
+        ("Injected faults", _chaos),
         ("Cold start", _cold_start),
         ("Quick benchmark", _quick),
         ("Recall quality", _recall_quality),
@@ -104,6 +106,15 @@ def _headline(results: dict) -> str:
                 crash["lost_writes"] == 0,
             )
         )
+    chaos = results.get("chaos", {}).get("summary")
+    if chaos:
+        faults = f"{chaos['faults_injected']} injected faults of {len(chaos['by_kind'])} kinds"
+        lost = chaos["lost_writes"]
+        rows.append((f"acknowledged writes lost over {faults}", str(lost), "0", not lost))
+        rows.append(("writes acknowledged while their log failed", str(chaos["acked_under_io_fault"]), "0",
+                     not chaos["acked_under_io_fault"]))  # fmt: skip
+        rows.append(("memories shown in another space", str(chaos["cross_space_leaks"]), "0",
+                     not chaos["cross_space_leaks"]))  # fmt: skip
     cold = results.get("cold_start", {}).get("results", {})
     for case, result in cold.items():
         last = max((row["since_start_s"] for row in result["spaces"]), default=None)
@@ -267,6 +278,40 @@ def _crash_loop(results: dict) -> str:
 
     fields = [k for k in crash if not isinstance(crash[k], list)]
     return _plots(recoveries, outcomes) + _table(["figure", "value"], [(k, crash[k]) for k in fields])
+
+
+def _chaos(results: dict) -> str:
+    chaos = results.get("chaos")
+    if not chaos:
+        return _missing("chaos.json (python bench/chaos.py)")
+    faults = chaos["report"]["faults"]
+    baseline = chaos["summary"]["baseline_p99_ms"]
+
+    def recoveries(ax) -> None:
+        kinds = sorted({f["kind"] for f in faults})
+        for kind in kinds:
+            mine = [f for f in faults if f["kind"] == kind]
+            ax.bar([f["number"] for f in mine], [f["recovery_s"] for f in mine], label=kind)
+        ax.set(xlabel="fault", ylabel="s", title="Recovery (kill: serving again; I/O: lifted to acked)", yscale="log")
+        ax.legend(fontsize=7)
+
+    def others(ax) -> None:
+        measured = [f for f in faults if f["others_p99_ms"] is not None]
+        ax.bar([f["number"] for f in measured], [f["others_p99_ms"] for f in measured], color="#37a")
+        if baseline:
+            ax.axhline(baseline, ls="--", color="grey", label=f"p99 before any fault ({baseline} ms)")
+            ax.legend(fontsize=7)
+        ax.set(xlabel="fault", ylabel="ms", title="Other spaces' write p99 during each fault")
+
+    header = ["#", "fault", "recovery s", "lost", "leaks", "acked under fault", "faulted space errors",
+              "others errors / requests", "others p99 ms"]  # fmt: skip
+    rows = [
+        (f["number"], f["target"], f["recovery_s"], len(f["lost"]), len(f["leaks"]), f["acked_under_fault"],
+         f["faulted_errors"], f"{f['others_errors']} / {f['others_requests']}", f["others_p99_ms"] or "-")
+        for f in faults
+    ]  # fmt: skip
+    summary = [(k, v) for k, v in chaos["summary"].items() if k != "by_kind"]
+    return _plots(recoveries, others) + _table(header, rows) + _table(["figure", "value"], summary)
 
 
 def _cold_start(results: dict) -> str:

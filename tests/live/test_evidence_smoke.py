@@ -73,6 +73,15 @@ def test_fuzz_result_shows_its_budget_ran_without_divergence(smoke_results):
     assert fuzz["divergences"] == 0 and fuzz["divergence"] is None
 
 
+def test_chaos_result_has_each_fault_and_no_lost_or_leaked_write(smoke_results):
+    chaos = _json(smoke_results, "chaos")
+    faults = chaos["report"]["faults"]
+    assert [f["kind"] for f in faults] and {f["kind"] for f in faults} <= {"worker", "eio_fsync"}
+    assert len(faults) == chaos["summary"]["faults_injected"] == 2
+    assert chaos["summary"]["lost_writes"] == chaos["summary"]["cross_space_leaks"] == 0
+    assert chaos["summary"]["acked_under_io_fault"] == 0 and chaos["summary"]["acknowledged_writes"] > 0
+
+
 def test_crash_loop_and_cold_start_results_are_not_empty(smoke_results):
     crash = _json(smoke_results, "crash_loop")
     assert crash["kills"] == 2 and len(crash["recovery_s"]) == 2
@@ -93,4 +102,6 @@ def test_report_is_one_page_with_every_section_and_its_plots(smoke_results):
     assert "acknowledged writes lost over 2 kills" in sections["Headline figures"]
     assert "fuzzing divergences from the model (3 sequences of at most 10 steps)" in sections["Headline figures"]
     assert "sequences_run" in sections["Fuzzing"] and "Not run" not in sections["Fuzzing"]
+    assert "acknowledged writes lost over 2 injected faults" in sections["Headline figures"]
+    assert sections["Injected faults"].count("<svg") == 2 and "Not run" not in sections["Injected faults"]
     assert "<script" not in page and "src=" not in page  # self-contained: nothing loaded from elsewhere
