@@ -106,6 +106,12 @@ OFFLOADS = Counter(
     "Spaces the worker closed and dropped from memory: idle for idle_offload_s, or past max_resident_spaces.",
     ["worker"],
 )
+GC_FULL_PASSES = Histogram(
+    "engram_gc_full_pass_seconds",
+    "How long each scheduled full pass of the garbage collector stopped the worker (every space it serves waits).",
+    ["worker"],
+    buckets=_LATENCY_BUCKETS_S,
+)
 WAL_LAG = Gauge(
     "engram_wal_lag_seconds",
     "Age of the oldest acknowledged write not yet fsynced (interval durability; 0 when everything is synced).",

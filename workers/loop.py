@@ -47,6 +47,7 @@ from workers.background_snapshot import BackgroundSnapshots, snapshot_due
 from workers.compaction import Compactor
 from workers.durability import BatchSync
 from workers.event_log import EventLog, Pending, events_of
+from workers.gc_schedule import FullPassSchedule
 from workers.layout import store_policy
 from workers.metrics import WorkerMetrics
 from workers.parent_death import die_with_parent
@@ -123,6 +124,8 @@ class WorkerLoop:
         self._batch_sync = BatchSync(self._root, sync_overwrites=config.sync_overwrites)
         self._background = BackgroundSnapshots()
         self._requests_waiting: Callable[[], bool] = lambda: False  # the backend socket's, once ``run`` opened it
+        self._gc_interval_s = config.gc_full_pass_interval_s
+        self._full_gc: FullPassSchedule | None = None  # set by ``run``: it changes the process's collector
 
     def run(self) -> None:
         parent = os.getppid()
@@ -144,9 +147,11 @@ class WorkerLoop:
             poller.register(compactor.socket, zmq.POLLIN)  # a finished segment wakes the loop to swap it in
         arrived = functools.partial(_received, socket)
         self._requests_waiting = functools.partial(_readable, socket)
+        self._full_gc = FullPassSchedule(self._gc_interval_s)
         try:
             while not self._stopping:
                 self._run_scheduled_work()
+                self._collect_garbage_if_due()
                 ready = dict(poller.poll(self._poll_timeout_ms()))
                 if compactor is not None:
                     compactor.tick(self._spaces, readable=compactor.socket in ready)
@@ -359,6 +364,11 @@ class WorkerLoop:
                 retry_after_s=1.0,
             )
         return failed
+
+    def _collect_garbage_if_due(self) -> None:
+        """The scheduled full pass of the garbage collector (workers/gc_schedule.py), when no request waits."""
+        if self._full_gc is not None and self._full_gc.due(idle=lambda: not self._requests_waiting()):
+            self._metrics.gc_full_pass(self.worker_id, self._full_gc.run())
 
     def _prepare_logs(self) -> None:
         """While no request is waiting, extend ahead the logs of the spaces synced since the last call that are about

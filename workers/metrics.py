@@ -70,6 +70,9 @@ class WorkerMetrics:
     def offloaded(self, worker_id: int) -> None:
         metrics.OFFLOADS.labels(str(worker_id)).inc()
 
+    def gc_full_pass(self, worker_id: int, seconds: float) -> None:
+        metrics.GC_FULL_PASSES.labels(str(worker_id)).observe(seconds)
+
     def forget(self, space_id: str) -> None:
         """The space was deleted: take its figures out of its label's totals."""
         label = self._labels.pop(space_id, None)

@@ -93,6 +93,18 @@ def test_an_idle_space_is_offloaded_counted_and_no_longer_resident(make_server, 
     assert _value(_samples(api), "engram_resident_spaces", worker="0") == 1
 
 
+def test_the_workers_scheduled_full_garbage_collections_are_timed(make_server, tmp_path):
+    running = make_server(workers=1, extra_args=_config(tmp_path, "[workers]\ngc_full_pass_interval_s = 0.5\n"))
+    api = Api(running.url)
+    _remember(api, "collects", 2)
+
+    def passes() -> float:
+        return _value(_samples(api), "engram_gc_full_pass_seconds_count", worker="0") or 0.0
+
+    wait_until(lambda: passes() >= 2, timeout_s=30, message="two scheduled full passes of worker 0")
+    assert _value(_samples(api), "engram_gc_full_pass_seconds_sum", worker="0") > 0.0
+
+
 def test_a_request_without_a_space_counts_the_default_fallback(api, unique):
     name = "engram_memory_space_default_fallback_total"
     before = _value(_samples(api), name) or 0.0
