@@ -58,9 +58,10 @@ class Supervisor:
             self._gunicorn = self._start_gunicorn()
             self._wait_until_healthy()
             self._write_pid_file()
+            workers = self.config.worker_count
             print(
                 f"Engram ready at {self.config.http_url} (router {self.config.router}, "
-                f"data {self._root}, {self.config.worker_count} workers)",
+                f"data {self._root}, {workers} worker{'s' if workers != 1 else ''})",
                 flush=True,
             )
             self._watch_children()
