@@ -1,6 +1,7 @@
 """The whole evidence suite in one command: load, overhead and fairness, stateful fuzzing, the crash loop (100 kills),
-cold start, and the HTML report of all of them. Sized to finish in under 15 minutes on a 2-core machine; ``--smoke``
-runs every piece at a tiny size in well under a minute, so CI keeps the harness itself from rotting.
+the fault harness, cold start, and the HTML report of all of them. Sized to finish in under 15 minutes on a 2-core
+machine; ``--smoke`` runs every piece at a tiny size in well under a minute, so CI keeps the harness itself from
+rotting.
 
     python bench/evidence.py [--smoke] [--results bench/results]
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 from hypothesis.stateful import run_state_machine_as_test
@@ -23,8 +21,8 @@ from hypothesis.stateful import run_state_machine_as_test
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fuzz_machine import SpacesMachine, budget  # noqa: E402
+from bench.load import serving  # noqa: E402
 from engram.config import default_worker_count  # noqa: E402
-from engram.testing import RunningServer  # noqa: E402
 
 
 def run_fuzz(url: str, sequences: int, steps: int) -> dict:
@@ -57,12 +55,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=default_worker_count(), help="workers of a server we start")
     parser.add_argument("--out", default="bench/results/fuzz.json")
     args = parser.parse_args()
-    with ExitStack() as stack:
-        url = args.url
-        if url is None:
-            data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="engram-fuzz-")))
-            url = stack.enter_context(RunningServer(data, args.workers)).url
-        summary = run_fuzz(url, args.sequences, args.steps)
+    with serving(args.workers, url=args.url) as target:
+        summary = run_fuzz(target.url, args.sequences, args.steps)
     print("| figure | value |\n|---|---|")
     for key, value in summary.items():
         if key != "divergence":

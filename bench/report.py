@@ -109,12 +109,12 @@ def _headline(results: dict) -> str:
     chaos = results.get("chaos", {}).get("summary")
     if chaos:
         faults = f"{chaos['faults_injected']} injected faults of {len(chaos['by_kind'])} kinds"
-        lost = chaos["lost_writes"]
-        rows.append((f"acknowledged writes lost over {faults}", str(lost), "0", not lost))
-        rows.append(("writes acknowledged while their log failed", str(chaos["acked_under_io_fault"]), "0",
-                     not chaos["acked_under_io_fault"]))  # fmt: skip
-        rows.append(("memories shown in another space", str(chaos["cross_space_leaks"]), "0",
-                     not chaos["cross_space_leaks"]))  # fmt: skip
+        for figure, key in (
+            (f"acknowledged writes lost over {faults}", "lost_writes"),
+            ("writes acknowledged while their log failed", "acked_under_io_fault"),
+            ("memories shown in another space", "cross_space_leaks"),
+        ):
+            rows.append((figure, str(chaos[key]), "0", not chaos[key]))
     cold = results.get("cold_start", {}).get("results", {})
     for case, result in cold.items():
         last = max((row["since_start_s"] for row in result["spaces"]), default=None)
