@@ -23,8 +23,9 @@ none on disk; zeros followed by anything else are damage like any other.
 An extension costs the record that needs it a full sync with allocation: 150-370 µs more than an overwrite's sync
 for 64-128 KiB (1,000 logs on the reference disk), and spaces written alike reach their extensions together. So
 the worker also extends ahead when it has nothing else to do (``prepare``): a log that was just synced and whose
-durable zeros would hold fewer than ``PREPARE_RECORDS`` more records is extended and fdatasynced then, and the
-records that follow overwrite. Under a load that never leaves the worker idle, extensions stay on the request path.
+durable zeros would hold fewer than ``PREPARE_RECORDS`` more records is extended by ``PREWRITE_BYTES`` and
+fdatasynced then, and the records that follow overwrite. Under a load that never leaves the worker idle,
+extensions stay on the request path.
 
 A log whose records since its last sync all overwrote zeros that an earlier ``fdatasync`` made durable (their blocks
 allocated and the file's size on disk) needs nothing but those bytes on the disk: ``write_out`` writes them
@@ -271,15 +272,19 @@ class WalWriter:
         )
 
     def prepare(self) -> bool:
-        """Extend the zeros ahead of the records and fdatasync them now, if ``needs_room`` (module docstring): the
-        worker calls this when no request is waiting, so that the next records overwrite instead of paying for the
-        extension. Makes nothing durable that a request waits for (there is nothing waiting). True when it
-        extended; False when it was not needed or the disk had no room (the zeros are then cut off again, as when
-        an append finds no room). Raises OSError when the fdatasync failed: the writer is then unusable, as after
+        """Extend the zeros ahead of the records by ``PREWRITE_BYTES`` and fdatasync them now, if ``needs_room``
+        (module docstring): the worker calls this when no request is waiting, so that the next records overwrite
+        instead of paying for the extension. The whole ``PREWRITE_BYTES`` at once, not the doubling of extensions
+        on the request path: a log that ran low once between syncs keeps writing, and each extension holds the
+        worker (bench/fairness.py's 1,000 spaces, each about 50 records of 3.3 KB: a 32 KiB extension at the first
+        write and 256 KiB at the first idle moment after, where doubling took three; docs/durability.md). Makes
+        nothing durable that a request waits for (there is nothing waiting). True when it extended; False when it
+        was not needed or the disk had no room (the zeros are then cut off again, as when an append finds no
+        room). Raises OSError when the fdatasync failed: the writer is then unusable, as after
         a failed ``sync``, and the space must be reopened."""
         if not self.needs_room:
             return False
-        if not self._extend(_whole_pages(self._size + min(self._ahead, PREWRITE_BYTES))):
+        if not self._extend(_whole_pages(self._size + PREWRITE_BYTES)):
             return False
         try:
             os.fdatasync(self._fd)
