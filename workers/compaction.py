@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -191,6 +192,7 @@ class Compactor:
         self._busy: set[str] = set()
         self._retry_at: dict[str, float] = {}
         self._idle: dict[str, _NothingDue] = {}  # what each space looked like when nothing was due
+        self._unchecked: dict[str, None] = {}  # spaces used or changed since their last check, oldest first
         self._next_job_id = 1
         self._next_check = 0.0
 
@@ -199,9 +201,15 @@ class Compactor:
         self._monitor.close()
         self.socket.close()
 
-    def tick(self, spaces: dict[str, Space], readable: bool = True) -> None:
+    def tick(self, spaces: dict[str, Space], readable: bool = True, touched: Iterable[str] = ()) -> None:
         """Install what the builder finished (``readable``: the loop's poll saw a reply waiting; reading when none
-        is costs an exception per loop pass), then (at most every ``CHECK_INTERVAL_S``) send what is due."""
+        is costs an exception per loop pass), then (at most every ``CHECK_INTERVAL_S``) send what is due.
+
+        ``touched``: the spaces requests used since the previous call. Only those, spaces whose job ended and
+        spaces whose retry time came are checked: a space nothing touched cannot have become due. Checking every
+        loaded space took 2.8 ms per check with 1,000 of them, four times a second, all of it on the loop every
+        space waits for."""
+        self._unchecked.update(dict.fromkeys(touched))
         if readable:
             self._receive(spaces)
         now = time.monotonic()
@@ -209,8 +217,14 @@ class Compactor:
             return
         self._next_check = now + CHECK_INTERVAL_S
         self._notice_lost_jobs(now)
-        for space_id, space in list(spaces.items()):
-            if space_id not in self._busy and now >= self._retry_at.get(space_id, 0.0):
+        for space_id, retry_at in list(self._retry_at.items()):
+            if now >= retry_at:
+                del self._retry_at[space_id]
+                self._unchecked[space_id] = None
+        unchecked, self._unchecked = self._unchecked, {}
+        for space_id in unchecked:
+            space = spaces.get(space_id)
+            if space is not None and space_id not in self._busy and space_id not in self._retry_at:
                 self._submit(space_id, space)
 
     def _submit(self, space_id: str, space: Space) -> None:
@@ -255,10 +269,15 @@ class Compactor:
                 # Given up, or its space was reloaded meanwhile: the files are nobody's.
                 remove_segment_files(Path(done.hot_dir), done.name)
                 if flight is not None:
-                    self._busy.discard(flight.space_id)
+                    self._job_ended(flight.space_id)
                 continue
-            self._busy.discard(flight.space_id)
+            self._job_ended(flight.space_id)
             self._finish(flight, done)
+
+    def _job_ended(self, space_id: str) -> None:
+        """The space may have more to build (rows came meanwhile, or the job was lost): check it again."""
+        self._busy.discard(space_id)
+        self._unchecked[space_id] = None
 
     def _finish(self, flight: _InFlight, done: BuildDone) -> None:
         index = flight.space.index
@@ -287,5 +306,5 @@ class Compactor:
                 log.warning("index build %s of space %s was lost (%s); planning it again", flight.job.name,
                             flight.space_id, "builder disconnected" if disconnected else "timed out")  # fmt: skip
                 del self._in_flight[job_id]
-                self._busy.discard(flight.space_id)
+                self._job_ended(flight.space_id)
                 remove_segment_files(flight.space.index.hot_dir, flight.job.name)

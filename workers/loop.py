@@ -114,6 +114,13 @@ class WorkerLoop:
         self._unsynced: dict[str, float] = {}  # "interval" spaces written since their last fsync: fsync deadline
         self._to_prepare: dict[str, None] = {}  # spaces synced since the last idle moment, oldest first (_prepare_logs)
         self._undeletable: dict[str, str] = {}  # spaces whose delete could not move their directory: why
+        # Spaces requests used since the compactor's last tick, and those that may be due for a snapshot or a
+        # consolidation pass (used since last found not due). Only a used space can have become due, and scanning
+        # every loaded space took 3.5 ms a second (and the compactor 2.8 ms four times a second) with 1,000 of
+        # them loaded, on the loop every space waits for.
+        self._touched: dict[str, None] = {}
+        self._snapshot_candidates: dict[str, None] = {}
+        self._consolidation_candidates: dict[str, None] = {}
         self._snapshot_wal_bytes = config.snapshot_wal_bytes
         self._snapshot_growth_ratio = config.snapshot_growth_ratio
         self._residency = Residency(
@@ -154,7 +161,8 @@ class WorkerLoop:
                 self._collect_garbage_if_due()
                 ready = dict(poller.poll(self._poll_timeout_ms()))
                 if compactor is not None:
-                    compactor.tick(self._spaces, readable=compactor.socket in ready)
+                    touched, self._touched = self._touched, {}
+                    compactor.tick(self._spaces, readable=compactor.socket in ready, touched=touched)
                 self._sync_due()
                 self._metrics.wal_lag(self._unsynced, self._policies, time.monotonic())
                 if socket not in ready:
@@ -191,34 +199,45 @@ class WorkerLoop:
 
     def _consolidate_due(self, wall: float, deadline: float) -> bool:
         """Run the due spaces' consolidation passes until ``deadline`` or a waiting request (at least one pass);
-        True when due ones are left over."""
+        True when due ones are left over. Looks only at the spaces that may have changed: used since they were
+        last found with nothing to consolidate (``_consolidation_candidates``)."""
         ran = False
-        for space_id, space in list(self._spaces.items()):
-            if not space.consolidation.due(wall, self._consolidation_interval_s):
+        for space_id in list(self._consolidation_candidates):
+            space = self._spaces.get(space_id)
+            if space is None or not space.consolidation.changed_since_pass:
+                del self._consolidation_candidates[space_id]  # unchanged (or gone): its next use adds it again
                 continue
+            if not space.consolidation.due(wall, self._consolidation_interval_s):
+                continue  # changed, but its interval has not passed: looked at again next time
             if ran and (time.monotonic() >= deadline or self._requests_waiting()):
                 return True
             ran = True
+            del self._consolidation_candidates[space_id]
             try:
                 result = space.consolidate(wall)
                 log.info("scheduled consolidation of %s: %d pattern(s)", space_id, len(result.patterns))
             except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval; serving goes on
                 log.exception("scheduled consolidation of space %s failed", space_id)
+                self._consolidation_candidates[space_id] = None
         return False
 
     def _keep_storage(self, now: float) -> None:
         """Snapshot spaces whose log tail grew past ``snapshot_wal_bytes`` and ``snapshot_growth_ratio`` of their
         size (restart time then depends on the tail, not on history), offload idle and least recently used spaces
         (workers/residency.py), and, about once a minute, move the index files of long-offloaded spaces to colder
-        tiers."""
+        tiers. Only spaces used since last found not due are looked at for a snapshot (``_snapshot_candidates``)."""
         for space_id in self._background.reap():  # their log to replay is now short
             if space_id in self._spaces:
                 self._metrics.refresh(space_id, self._spaces[space_id])
-        for space_id, space in list(self._spaces.items()):
-            tail, size = space.wal_bytes_since_snapshot, space.stored_bytes
-            if snapshot_due(
-                tail, size, self._snapshot_wal_bytes, self._snapshot_growth_ratio
-            ) and self._background.may_start(space_id, now):
+        for space_id in list(self._snapshot_candidates):
+            space = self._spaces.get(space_id)
+            if space is None or not snapshot_due(
+                space.wal_bytes_since_snapshot, space.stored_bytes, self._snapshot_wal_bytes,
+                self._snapshot_growth_ratio,
+            ):  # fmt: skip
+                del self._snapshot_candidates[space_id]  # its next use adds it again
+            elif self._background.may_start(space_id, now):  # else: looked at again on the next pass
+                del self._snapshot_candidates[space_id]
                 self._snapshot_in_background(space_id, space)
         come_back = False
         deadline = time.monotonic() + OFFLOAD_BUDGET_S
@@ -592,6 +611,8 @@ class WorkerLoop:
             self._spaces[space_id] = space
             log.info("opened space %s: %s", space_id, report.summary())
         self._residency.used(space_id, time.monotonic())
+        self._touched[space_id] = self._snapshot_candidates[space_id] = None
+        self._consolidation_candidates[space_id] = None
         return space
 
     def _drop(self, space_id: str) -> None:

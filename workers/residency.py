@@ -41,7 +41,8 @@ class Residency:
     def used(self, space_id: str, now: float) -> None:
         """A request used the space (which is loaded now, whether it was before or not)."""
         self._offloaded.pop(space_id, None)
-        self._loaded[space_id] = max(now, self._loaded.get(space_id, now))
+        last_used = self._loaded.pop(space_id, now)  # moved to the end: the dict stays in order of last use
+        self._loaded[space_id] = max(now, last_used)
 
     def offloaded(self, space_id: str) -> None:
         """The space was snapshotted and closed; its files are still hot. Its last use is kept for demotion."""
@@ -78,11 +79,15 @@ class Residency:
 
     def to_offload(self, now: float) -> list[str]:
         """Loaded spaces to offload, least recently used first: every one idle longer than ``idle_offload_s``,
-        and more while more than ``max_resident_spaces`` would stay loaded."""
-        order = sorted(self._loaded, key=lambda space_id: (self._loaded[space_id], space_id))
+        and more while more than ``max_resident_spaces`` would stay loaded. Looks at the spaces it names and one
+        more, not at every loaded space: the loop asks every second."""
         excess = self.over_cap()
-        idle = sum(1 for space_id in order if now - self._loaded[space_id] > self.limits.idle_offload_s)
-        return order[: max(excess, idle)]
+        chosen = []
+        for space_id, last_used in self._loaded.items():  # least recently used first (``used``)
+            if len(chosen) >= excess and now - last_used <= self.limits.idle_offload_s:
+                break  # every later one was used more recently still
+            chosen.append(space_id)
+        return chosen
 
     def over_cap(self) -> int:
         """How many loaded spaces are over ``max_resident_spaces``: the first ones ``to_offload`` names."""

@@ -144,9 +144,28 @@ def test_the_compactor_sends_a_seal_and_swaps_the_segment_in(context: zmq.Contex
     try:
         remember(space, 0, SEAL_ROWS + 5, seed=1)
         spaces = {"alpha": space}
+        compactor.tick(spaces, touched=spaces)  # the worker loop names the spaces its requests used
         wait_until(lambda: compactor.tick(spaces) or space.index.segment_count == 1, message="segment installed")
         assert space.index.buffer_count() == 0
         assert_exact(space)
+    finally:
+        compactor.close()
+        builder.close()
+
+
+def test_only_spaces_touched_since_the_last_check_are_planned(context: zmq.Context, space: Space) -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    builder = FakeBuilder(context, endpoint, answer=False)
+    compactor = Compactor(context, endpoint, SEAL_ROWS)
+    try:
+        remember(space, 0, SEAL_ROWS, seed=1)  # a seal is due
+        spaces = {"alpha": space}
+        compactor.tick(spaces)
+        assert compactor._in_flight == {}  # no request used it since: not looked at
+        compactor._next_check = 0.0  # the next check is due now
+        compactor.tick(spaces, touched=["alpha"])
+        assert [flight.space_id for flight in compactor._in_flight.values()] == ["alpha"]  # sent at once
+        wait_until(lambda: len(builder.received) == 1, message="job received")
     finally:
         compactor.close()
         builder.close()
@@ -159,7 +178,7 @@ def test_a_result_for_a_space_reloaded_meanwhile_is_discarded(tmp_path: Path, co
     first, _ = Space.open(tmp_path, "alpha", DIM, NOW)
     try:
         remember(first, 0, SEAL_ROWS, seed=1)
-        compactor.tick({"alpha": first})  # sends the seal
+        compactor.tick({"alpha": first}, touched=["alpha"])  # sends the seal
         wait_until(lambda: len(builder.received) == 1, message="job received")
         first.close()
         reloaded, _ = Space.open(tmp_path, "alpha", DIM, NOW)
@@ -185,6 +204,7 @@ def test_jobs_lost_with_a_restarting_builder_are_sent_again(context: zmq.Context
     try:
         remember(space, 0, SEAL_ROWS, seed=1)
         spaces = {"alpha": space}
+        compactor.tick(spaces, touched=spaces)
         wait_until(lambda: compactor.tick(spaces) or len(silent.received) == 1, message="job received")
         silent.close()  # the builder dies with the job
         restarted = FakeBuilder(context, endpoint)
