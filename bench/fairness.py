@@ -1,6 +1,6 @@
 """Overhead and fairness of many spaces, each comparison measured in one run on one server.
 
-    python bench/fairness.py [--counts 1,10,100,1000] [--seconds 10] [--rounds 2] [--concurrency 4]
+    python bench/fairness.py [--counts 1,10,100,1000] [--seconds 10] [--rounds 2] [--middle-every 1] [--concurrency 4]
                              [--quiet-spaces 4] [--quiet-rate 20] [--noisy-concurrency 8] [--noisy-nice 10]
                              [--noisy-rounds 3]
                              [--transport rest|native] [--url ... --router ...] [--out bench/results/fairness.json]
@@ -62,11 +62,22 @@ NOISY_TARGET_RATIO = 1.5
 DEFAULT_OUT = "bench/results/fairness.json"
 
 
-def overhead(target: Target, counts: list[int], seconds: float, concurrency: int, rounds: int, transport: str) -> dict:
-    """Remember throughput and latency per space count; ``ratio_to_1`` is against the smallest count."""
+def overhead(
+    target: Target,
+    counts: list[int],
+    seconds: float,
+    concurrency: int,
+    rounds: int,
+    transport: str,
+    middle_every: int = 1,
+) -> dict:
+    """Remember throughput and latency per space count; ``ratio_to_1`` is against the smallest count, in the same
+    round. The counts between the smallest and the largest run in every ``middle_every``-th round only, so that the
+    headline pair gets more rounds in the same time."""
     runs: dict[int, list[dict]] = {count: [] for count in counts}
-    paired = list(dict.fromkeys([counts[0], counts[-1], *counts[1:-1]]))  # the headline pair back to back
     for round_number in range(rounds):
+        middle = counts[1:-1] if round_number % middle_every == 0 else []
+        paired = list(dict.fromkeys([counts[0], counts[-1], *middle]))  # the headline pair back to back
         for count in paired if round_number % 2 == 0 else list(reversed(paired)):
             time.sleep(PHASE_GAP_S)
             spec = LoadSpec(
@@ -84,6 +95,7 @@ def overhead(target: Target, counts: list[int], seconds: float, concurrency: int
                 result = run_load(spec, target)
             runs[count].append(
                 {
+                    "round": round_number + 1,
                     "throughput_per_s": result["overall"]["throughput_per_s"],
                     "p50_ms": result["overall"]["p50_ms"],
                     "p99_ms": result["overall"]["p99_ms"],
@@ -100,11 +112,12 @@ def overhead(target: Target, counts: list[int], seconds: float, concurrency: int
         rows[str(count)]["errors"] = sum(run["errors"] for run in runs[count])
         rows[str(count)]["runs"] = runs[count]
     base = rows[str(counts[0])]["throughput_per_s"] or 1.0
+    alone_in = {run["round"]: run["throughput_per_s"] for run in runs[counts[0]]}
     for count in counts:
         row = rows[str(count)]
         row["round_ratios"] = [
-            round(run["throughput_per_s"] / alone["throughput_per_s"], 4) if alone["throughput_per_s"] else 0.0
-            for run, alone in zip(runs[count], runs[counts[0]], strict=True)
+            round(run["throughput_per_s"] / alone_in[run["round"]], 4) if alone_in[run["round"]] else 0.0
+            for run in runs[count]
         ]
         row["ratio_to_1"] = round(statistics.median(row["round_ratios"]), 4)
         row["ratio_interval"] = median_interval(row["round_ratios"])
@@ -116,6 +129,7 @@ def overhead(target: Target, counts: list[int], seconds: float, concurrency: int
         "seconds": seconds,
         "concurrency": concurrency,
         "rounds": rounds,
+        "middle_every": middle_every,
         "transport": transport,
         "space_counts": rows,
         "ratio_at_max": largest,
@@ -277,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--counts", default="1,10,100,1000", help="space counts of the overhead comparison")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement")
     parser.add_argument("--rounds", type=int, default=2, help="overhead rounds, alternating the order of the counts")
+    parser.add_argument(
+        "--middle-every", type=int, default=1, help="overhead: the counts between the smallest and largest run in "
+        "every N-th round only, giving the headline pair more rounds in the same time"
+    )  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=4, help="overhead: closed-loop clients")
     parser.add_argument("--quiet-spaces", type=int, default=4)
     parser.add_argument("--quiet-rate", type=float, default=20.0, help="open-loop requests/s per quiet space")
@@ -291,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     counts = sorted({int(c) for c in args.counts.split(",") if c.strip()})
     with serving(args.workers, args.url, args.router) as target:
-        over = overhead(target, counts, args.seconds, args.concurrency, args.rounds, args.transport)
+        over = overhead(target, counts, args.seconds, args.concurrency, args.rounds, args.transport, args.middle_every)
         noisy = noisy_neighbour(
             target,
             args.quiet_spaces,

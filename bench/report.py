@@ -154,15 +154,21 @@ def _overhead(results: dict) -> str:
             for c, r in zip(counts, rows, strict=True)
         ],
     )  # fmt: skip
+    middle_every = over.get("middle_every", 1)
+    middle = f", the counts between in every {_ordinal(middle_every)} round" if middle_every > 1 else ""
     note = (
         f"<p>{over['concurrency']} closed-loop clients over {over['transport']}, {over['seconds']:g} s per "
-        f"measurement, {over['rounds']} rounds in alternating order with 1 and {counts[-1]} spaces back to back; "
-        f"each count against 1 space in the same round, the median over rounds. Where there are 5 rounds or more, "
-        f"the interval beside it is the k-th lowest to the k-th highest round, which holds the median of what such "
-        f"rounds measure with the probability given, whatever their distribution (for 8 rounds: the 2nd and the "
-        f"7th, 93%).</p>"
+        f"measurement, {over['rounds']} rounds in alternating order with 1 and {counts[-1]} spaces back to back"
+        f"{middle}; each count against 1 space in the same round, the median over rounds. Where there are 5 rounds "
+        f"or more, the interval beside it is the k-th lowest to the k-th highest round, which holds the median of "
+        f"what such rounds measure with the probability given, whatever their distribution (for 8 rounds: the 2nd "
+        f"and the 7th, 93%; for 16: the 5th and the 12th, 92%).</p>"
     )
     return note + _plots(throughput, p99) + table
+
+
+def _ordinal(number: int) -> str:
+    return f"{number}{'nd' if number == 2 else 'rd' if number == 3 else 'th'}"
 
 
 def _noisy(results: dict) -> str:

@@ -47,11 +47,16 @@ def test_load_result_has_overall_per_operation_and_per_space_figures(smoke_resul
 def test_fairness_result_has_a_row_per_space_count_and_both_ratios(smoke_results):
     fairness = _json(smoke_results, "fairness")
     rows = fairness["overhead"]["space_counts"]
-    assert set(rows) == {"1", "10"}
+    assert set(rows) == {"1", "2", "10"}
     assert rows["1"]["ratio_to_1"] == 1.0 and rows["10"]["throughput_per_s"] > 0
-    assert len(rows["10"]["round_ratios"]) == fairness["overhead"]["rounds"]
+    assert len(rows["10"]["round_ratios"]) == fairness["overhead"]["rounds"] == 2
+    # --middle-every 2: the count between the smallest and the largest ran in the first round only
+    assert [run["round"] for run in rows["10"]["runs"]] == [1, 2] and [run["round"] for run in rows["2"]["runs"]] == [1]
+    assert rows["2"]["round_ratios"] == [
+        round(rows["2"]["runs"][0]["throughput_per_s"] / rows["1"]["runs"][0]["throughput_per_s"], 4)
+    ]
     assert rows["10"]["ratio_to_1"] == round(statistics.median(rows["10"]["round_ratios"]), 4)
-    assert rows["10"]["ratio_interval"] is None  # one round: no interval for its median (bench/load_stats.py)
+    assert rows["10"]["ratio_interval"] is None  # two rounds: no interval for its median (bench/load_stats.py)
     assert fairness["overhead"]["interval_at_max"] == rows["10"]["ratio_interval"]
     noisy = fairness["noisy_neighbour"]
     rounds = noisy["rounds"]
