@@ -149,6 +149,7 @@ class WalWriter:
         self._size = size  # where the next record goes: the end of the records, before any zeros written ahead
         self._prewritten = file_size  # the end of the file: records plus the zeros written ahead of them
         self._ahead = PREWRITE_MIN_BYTES  # the next extension's zeros past the record that needs it
+        self._idle_extension = idle_extension_bytes(wal_dir)  # what ``prepare`` extends by
         self._last_record = 0  # the framed size of the last record appended (``needs_room``)
         self._synced = size  # the records before this offset are durable; those after it wait for ``sync``
         self._durable_end = 0  # the file's bytes whose blocks and size a completed fdatasync (or syncfs) made durable
@@ -272,19 +273,19 @@ class WalWriter:
         )
 
     def prepare(self) -> bool:
-        """Extend the zeros ahead of the records by ``PREWRITE_BYTES`` and fdatasync them now, if ``needs_room``
-        (module docstring): the worker calls this when no request is waiting, so that the next records overwrite
-        instead of paying for the extension. The whole ``PREWRITE_BYTES`` at once, not the doubling of extensions
-        on the request path: a log that ran low once between syncs keeps writing, and each extension holds the
-        worker (bench/fairness.py's 1,000 spaces, each about 50 records of 3.3 KB: a 32 KiB extension at the first
-        write and 256 KiB at the first idle moment after, where doubling took three; docs/durability.md). Makes
-        nothing durable that a request waits for (there is nothing waiting). True when it extended; False when it
-        was not needed or the disk had no room (the zeros are then cut off again, as when an append finds no
-        room). Raises OSError when the fdatasync failed: the writer is then unusable, as after
-        a failed ``sync``, and the space must be reopened."""
+        """Extend the zeros ahead of the records by ``idle_extension_bytes`` and fdatasync them now, if
+        ``needs_room`` (module docstring): the worker calls this when no request is waiting, so that the next
+        records overwrite instead of paying for the extension. Half to all of ``PREWRITE_BYTES`` at once, not the
+        doubling of extensions on the request path: a log that ran low once between syncs keeps writing, and each
+        extension holds the worker (bench/fairness.py's 1,000 spaces, each about 50 records of 3.3 KB: a 32 KiB
+        extension at the first write and one of 128-256 KiB at the first idle moment after, where doubling took
+        three; docs/durability.md). Makes nothing durable that a request waits for (there is nothing waiting).
+        True when it extended; False when it was not needed or the disk had no room (the zeros are then cut off
+        again, as when an append finds no room). Raises OSError when the fdatasync failed: the writer is then
+        unusable, as after a failed ``sync``, and the space must be reopened."""
         if not self.needs_room:
             return False
-        if not self._extend(_whole_pages(self._size + PREWRITE_BYTES)):
+        if not self._extend(_whole_pages(self._size + self._idle_extension)):
             return False
         try:
             os.fdatasync(self._fd)
@@ -378,6 +379,18 @@ class WalWriter:
             raise OSError(f"write-ahead log {self._dir} is closed")
         if self._failure is not None:
             raise OSError(f"write-ahead log {self._dir} failed earlier ({self._failure}); reopen the space")
+
+
+def idle_extension_bytes(wal_dir: Path) -> int:
+    """How far ``prepare`` extends this log: between half of ``PREWRITE_BYTES`` and all of it, in whole pages,
+    fixed per space (from a hash of its directory). Spaces created together and written at one rate would
+    otherwise all run out of zeros in the same few seconds, again and again: the evidence suite's 1,000 spaces,
+    written round robin, each reached its next 256 KiB extension after the same 77 records, so 256 MB of zeros and
+    1,000 fdatasyncs fell into one 6 s round. Spread over a factor of two, such spaces' next extensions are spread
+    over half the interval between them."""
+    pages = PREWRITE_BYTES // PAGE_BYTES
+    spread = zlib.crc32(str(wal_dir).encode()) % (pages // 2 + 1)
+    return (pages - spread) * PAGE_BYTES
 
 
 def _whole_pages(length: int) -> int:

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engram import protocol as p
 from engram.config import Config
@@ -47,7 +49,8 @@ def test_a_log_low_on_durable_zeros_is_extended_once_and_its_next_records_only_o
     assert writer.prepare()
     extended = _file_size(wal_dir)
     assert extended % wal.PAGE_BYTES == 0
-    assert extended - records_end >= wal.PREWRITE_BYTES  # the whole extension at once, not doubling's next step
+    # nearly the whole extension at once (its size fixed per space), not doubling's next step
+    assert extended - records_end >= wal.idle_extension_bytes(wal_dir) >= wal.PREWRITE_BYTES // 2
     assert not writer.needs_room and not writer.prepare()  # once is enough
 
     room = (extended - records_end) // len(frame(RECORD))
@@ -165,3 +168,16 @@ def test_the_files_of_a_prepared_log_hold_only_records_and_zeros(loop, tmp_path)
     payloads, report = replay(tmp_path / "alpha" / "wal")
     assert report.dropped_bytes == 0 and len(payloads) >= len(ids)
     assert os.path.getsize(segments(tmp_path / "alpha" / "wal")[-1]) == sum(len(frame(x)) for x in payloads)
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=40))
+def test_an_idle_extension_is_half_to_all_of_the_most_in_whole_pages(name: str) -> None:
+    size = wal.idle_extension_bytes(Path("/data") / name / "wal")
+    assert wal.PREWRITE_BYTES // 2 <= size <= wal.PREWRITE_BYTES and size % wal.PAGE_BYTES == 0
+    assert size == wal.idle_extension_bytes(Path("/data") / name / "wal")  # fixed for the space
+
+
+def test_spaces_created_together_get_idle_extensions_of_many_sizes() -> None:
+    sizes = [wal.idle_extension_bytes(Path("/data") / f"agent-{number:04d}" / "wal") for number in range(1000)]
+    assert len(set(sizes)) > wal.PREWRITE_BYTES // wal.PAGE_BYTES // 4  # spread, so their extensions do not align
+    assert min(sizes) < 0.6 * wal.PREWRITE_BYTES and max(sizes) > 0.9 * wal.PREWRITE_BYTES
