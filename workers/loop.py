@@ -160,8 +160,8 @@ class WorkerLoop:
                 self._run_scheduled_work()
                 self._collect_garbage_if_due()
                 ready = dict(poller.poll(self._poll_timeout_ms()))
+                touched, self._touched = self._touched, {}  # taken each pass: without a builder nobody reads it
                 if compactor is not None:
-                    touched, self._touched = self._touched, {}
                     compactor.tick(self._spaces, readable=compactor.socket in ready, touched=touched)
                 self._sync_due()
                 self._metrics.wal_lag(self._unsynced, self._policies, time.monotonic())
@@ -611,7 +611,8 @@ class WorkerLoop:
             self._spaces[space_id] = space
             log.info("opened space %s: %s", space_id, report.summary())
         self._residency.used(space_id, time.monotonic())
-        self._touched[space_id] = self._snapshot_candidates[space_id] = None
+        self._touched[space_id] = None
+        self._snapshot_candidates[space_id] = None
         self._consolidation_candidates[space_id] = None
         return space
 

@@ -23,9 +23,9 @@ none on disk; zeros followed by anything else are damage like any other.
 An extension costs the record that needs it a full sync with allocation: 150-370 µs more than an overwrite's sync
 for 64-128 KiB (1,000 logs on the reference disk), and spaces written alike reach their extensions together. So
 the worker also extends ahead when it has nothing else to do (``prepare``): a log that was just synced and whose
-durable zeros would hold fewer than ``PREPARE_RECORDS`` more records is extended by ``PREWRITE_BYTES`` and
-fdatasynced then, and the records that follow overwrite. Under a load that never leaves the worker idle,
-extensions stay on the request path.
+durable zeros would hold fewer than ``PREPARE_RECORDS`` more records is extended by half to all of
+``PREWRITE_BYTES`` (``idle_extension_bytes``, fixed per space) and fdatasynced then, and the records that follow
+overwrite. Under a load that never leaves the worker idle, extensions stay on the request path.
 
 A log whose records since its last sync all overwrote zeros that an earlier ``fdatasync`` made durable (their blocks
 allocated and the file's size on disk) needs nothing but those bytes on the disk: ``write_out`` writes them
