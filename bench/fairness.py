@@ -1,6 +1,7 @@
 """Overhead and fairness of many spaces, each comparison measured in one run on one server.
 
     python bench/fairness.py [--counts 1,10,100,1000] [--seconds 10] [--rounds 2] [--middle-every 1] [--concurrency 4]
+                             [--inflight-limit N]
                              [--quiet-spaces 4] [--quiet-rate 20] [--noisy-concurrency 8] [--noisy-nice 10]
                              [--noisy-rounds 3]
                              [--transport rest|native] [--url ... --router ...] [--out bench/results/fairness.json]
@@ -12,7 +13,11 @@
   burst of the shared machine does not read as a cost of many spaces. Spaces are created before their first round.
   Each phase follows 1.5 s of idle: otherwise the last requests of 1,000 spaces and the first of the next phase's
   one space fall in one tick of the router's pacer (router/pacing.py), which may pace that space for a second as if
-  it were crowding the others out, and the 1-space figure would be measured low.
+  it were crowding the others out, and the 1-space figure would be measured low. C is 4 by default, the server's
+  ``space_inflight_limit``: with more clients one space's requests beyond 4 wait at the router while many spaces'
+  do not, so the comparison would measure that limit, not the cost of many spaces (docs/scaling.md: 16 clients gave
+  1,000 spaces more throughput than 1 space at the default limit and less with the limit at 16).
+  ``--inflight-limit C`` starts the server with that limit, to compare at any C with equal work in flight.
 - **Noisy neighbour**: quiet spaces get a steady open-loop load (``--quiet-rate`` requests per second each, so
   their latencies include any queueing); their p99 is measured alone and beside one noisy space hammered at full
   speed by ``--noisy-concurrency`` closed-loop clients, alternately: ``--noisy-rounds`` noisy phases, each between
@@ -296,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
         "every N-th round only, giving the headline pair more rounds in the same time"
     )  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=4, help="overhead: closed-loop clients")
+    parser.add_argument(
+        "--inflight-limit", type=int, help="the server's space_inflight_limit (when this script starts the server; "
+        "default: the server's own, 4): set it to --concurrency to give one space as many requests in flight at its "
+        "worker as the many spaces get"
+    )  # fmt: skip
     parser.add_argument("--quiet-spaces", type=int, default=4)
     parser.add_argument("--quiet-rate", type=float, default=20.0, help="open-loop requests/s per quiet space")
     parser.add_argument("--noisy-concurrency", type=int, default=8, help="closed-loop clients on the noisy space")
@@ -308,7 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     counts = sorted({int(c) for c in args.counts.split(",") if c.strip()})
-    with serving(args.workers, args.url, args.router) as target:
+    if args.inflight_limit is not None and (args.url or args.router):
+        parser.error("--inflight-limit sets up the server this script starts; set it in the given server's config")
+    settings = {} if args.inflight_limit is None else {"space_inflight_limit": args.inflight_limit}
+    with serving(args.workers, args.url, args.router, settings) as target:
         over = overhead(target, counts, args.seconds, args.concurrency, args.rounds, args.transport, args.middle_every)
         noisy = noisy_neighbour(
             target,
@@ -320,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             args.noisy_nice,
             args.noisy_rounds,
         )
-    print("\n| spaces | remember/s | vs 1 space (median of rounds) | per round | p50 ms | p99 ms |")
+    print(f"\noverhead: {args.concurrency} clients; server settings beyond the defaults: {settings or 'none'}")
+    print("| spaces | remember/s | vs 1 space (median of rounds) | per round | p50 ms | p99 ms |")
     print("|---|---|---|---|---|---|")
     for count, row in over["space_counts"].items():
         rounds = ", ".join(f"{r:.0%}" for r in row["round_ratios"])
@@ -341,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind in ("with_noisy", "solo"):
         figures = (phase["machine"] for name, phase in noisy["phases"].items() if name.startswith(kind))
         print(f"machine during the {kind.replace('_', ' ')} phases: {machine_text(figures)}")
-    write_json(args.out, {"overhead": over, "noisy_neighbour": noisy, "workers": args.workers})
+    write_json(args.out, {"overhead": over, "noisy_neighbour": noisy, "workers": args.workers, "settings": settings})
     return 0
 
 

@@ -81,16 +81,25 @@ class Target:
 
 
 @contextlib.contextmanager
-def serving(workers: int = 2, url: str | None = None, router: str | None = None) -> Iterator[Target]:
-    """The given server, or (neither given) a server of our own on a temporary directory with index builds off."""
+def serving(
+    workers: int = 2, url: str | None = None, router: str | None = None, settings: dict[str, int] | None = None
+) -> Iterator[Target]:
+    """The given server, or (neither given) a server of our own on a temporary directory with index builds off and
+    ``settings`` (configuration keys, engram/config.py) on top of the defaults."""
     if url or router:
         yield Target(url, router)
         return
     with tempfile.TemporaryDirectory(prefix="engram-load-") as scratch:
         config = Path(scratch) / "load.toml"
-        config.write_text(f"[workers]\nindex_seal_rows = {NO_INDEX_SEAL_ROWS}\n")
+        config.write_text(server_config_text(settings or {}))
         with RunningServer(Path(scratch) / "data", workers, extra_args=["--config", str(config)]) as server:
             yield Target(server.url, server.router)
+
+
+def server_config_text(settings: dict[str, int]) -> str:
+    """The TOML of a benchmark's own server: index builds off (``NO_INDEX_SEAL_ROWS``), then ``settings``."""
+    chosen = {"index_seal_rows": NO_INDEX_SEAL_ROWS, **settings}
+    return "".join(f"{key} = {json.dumps(value)}\n" for key, value in chosen.items())
 
 
 def run_load(spec: LoadSpec, target: Target) -> dict:
