@@ -125,8 +125,9 @@ class ChaosReport(msgspec.Struct):
 class Writers:
     """Threads writing unique ids round-robin over their spaces; every answer goes into ``outcomes``."""
 
-    def __init__(self, url: str, spaces: list[str], writers: int) -> None:
+    def __init__(self, url: str, spaces: list[str], writers: int, id_prefix: str = "") -> None:
         self.url = url
+        self.id_prefix = id_prefix  # writers of a later round on the same spaces use new ids (bench/power_cut.py)
         self.acked: dict[str, set[str]] = {space: set() for space in spaces}
         self.outcomes: list[Outcome] = []
         self._lock = threading.Lock()
@@ -188,7 +189,8 @@ class Writers:
                 continue
             sequence += 1
             space = spaces[sequence % len(spaces)]
-            memory_id = f"w{number}-{sequence}"  # the same ids recur in every space: only content tells them apart
+            # the same ids recur in every space: only content tells them apart
+            memory_id = f"{self.id_prefix}w{number}-{sequence}"
             sent = time.monotonic()
             try:
                 response = session.post(

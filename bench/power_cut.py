@@ -1,0 +1,247 @@
+"""Power cuts: the machine loses everything that had not reached the disk, and every acknowledged write must still be
+there afterwards.
+
+    python bench/power_cut.py [--cuts 10] [--spaces 8] [--writers 4] [--seed 1] [--durability fsync]
+                              [--out bench/results/power_cut.json]
+
+The data root lives on an ext4 filesystem on a loop device, whose backing file stands for the disk. A cut freezes
+every process of the server (SIGSTOP), copies the backing file as it is at that moment and kills the server. The
+copy holds what had been submitted to the block device and nothing else: a write the kernel still held in its page
+cache, which a killed process's writes survive but a power loss does not, is missing from it, while everything an
+``fdatasync`` or a ``sync_file_range`` waited for is there. Each round mounts the last copy (ext4 replays its
+journal), starts a server on it (which recovers every space it opens), checks that every write acknowledged before
+any cut so far is stored and that no space holds another's, writes for a random number of acknowledgements, and
+cuts again. Seeded: a failing run replays with the same ``--seed``.
+
+What it does not model: a disk whose volatile cache drops writes it received but was never asked to flush (the
+backing file keeps every write it got), and torn sectors. So it checks that the syncs before an acknowledgement
+submit and wait for everything that acknowledgement depends on: the records, the allocation and size of the zeros
+a log writes ahead (workers/wal.py), new segments' and spaces' directory entries, snapshots and their renames. Not
+that the disk honours the cache flushes (docs/durability.md).
+
+``--durability none`` runs the same rounds with spaces that acknowledge before any sync: the cuts must then lose
+writes, which shows the harness can see a loss (tests/live/test_power_cut.py checks both).
+
+Needs root (``losetup``, ``mount``) and ``mkfs.ext4``; exits 2 with a message where they are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.chaos import Writers, check_spaces  # noqa: E402
+from engram.testing import RunningServer, wait_until  # noqa: E402
+
+IMAGE_BYTES = 512 * 1024 * 1024  # sparse: only the blocks written take room
+SNAPSHOT_WAL_BYTES = 64 * 1024  # small, so that snapshots and log truncations fall between the cuts
+ACKS_BETWEEN_CUTS = (50, 800)
+WRITES_TIMEOUT_S = 60.0
+UNMOUNT_TIMEOUT_S = 30.0
+
+
+class LoopDiskUnavailable(RuntimeError):
+    """This machine (or user) cannot make and mount a loop-device filesystem."""
+
+
+@dataclass
+class CutReport:
+    cuts: int
+    spaces: int
+    durability: str
+    acknowledged: int = 0
+    unacknowledged: int = 0
+    lost: list[str] = field(default_factory=list)  # "space/id" acknowledged before a cut and missing after it
+    leaks: list[str] = field(default_factory=list)  # "space/id" found in a space that did not write it
+    recovery_s: list[float] = field(default_factory=list)  # server start on the cut disk until it serves
+    snapshots: list[int] = field(default_factory=list)  # snapshot directories on each cut disk, before recovery
+
+    def summary(self) -> dict:
+        recovery = sorted(self.recovery_s)
+        return {
+            "cuts": self.cuts,
+            "spaces": self.spaces,
+            "durability": self.durability,
+            "acknowledged_writes": self.acknowledged,
+            "unacknowledged_writes": self.unacknowledged,
+            "lost_writes": len(self.lost),
+            "leaks": len(self.leaks),
+            "recovery_p50_s": round(recovery[len(recovery) // 2], 3) if recovery else None,
+            "recovery_max_s": round(recovery[-1], 3) if recovery else None,
+            "snapshots_on_cut_disks": sum(self.snapshots),
+        }
+
+
+def _run(*command: str) -> str:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise LoopDiskUnavailable(f"{' '.join(command)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+@contextlib.contextmanager
+def mounted(image: Path, mount_point: Path) -> Iterator[Path]:
+    """``image`` attached to a free loop device and mounted at ``mount_point`` (undone on exit)."""
+    device = _run("losetup", "--find", "--show", str(image))
+    try:
+        _run("mount", "-t", "ext4", device, str(mount_point))
+        try:
+            yield mount_point
+        finally:
+            wait_until(lambda: _unmounted(mount_point), timeout_s=UNMOUNT_TIMEOUT_S, message=f"{mount_point} unmounted")
+    finally:
+        _run("losetup", "--detach", device)
+
+
+def _unmounted(mount_point: Path) -> bool:
+    """Unmount; False while a killed server's processes are still closing their files there."""
+    done = subprocess.run(["umount", str(mount_point)], capture_output=True, text=True)
+    return done.returncode == 0
+
+
+def make_disk(image: Path) -> None:
+    """A new sparse image with an ext4 filesystem (with its journal, as ext4 is made by default)."""
+    if shutil.which("mkfs.ext4") is None or shutil.which("losetup") is None:
+        raise LoopDiskUnavailable("mkfs.ext4 and losetup are needed (Debian: e2fsprogs, mount)")
+    with image.open("wb") as disk:
+        disk.truncate(IMAGE_BYTES)
+    _run("mkfs.ext4", "-q", "-F", str(image))
+
+
+def loop_disks_available() -> str | None:
+    """None when this process can make, mount and unmount a loop-device filesystem; else why not."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="engram-cut-probe-") as scratch:
+            image, mount_point = Path(scratch) / "probe.img", Path(scratch) / "mnt"
+            mount_point.mkdir()
+            make_disk(image)
+            with mounted(image, mount_point):
+                pass
+    except (LoopDiskUnavailable, OSError) as exc:
+        return str(exc)
+    return None
+
+
+def _server(data_root: Path, config: Path, workers: int | None) -> RunningServer:
+    extra = ["--config", str(config)]
+    return RunningServer(data_root, workers or 1, extra_args=extra)
+
+
+def run_power_cuts(
+    cuts: int, spaces: int = 8, writers: int = 4, seed: int = 1, durability: str = "fsync", workers: int = 1
+) -> CutReport:
+    """``cuts`` rounds of write, cut, remount and check (module docstring)."""
+    rng = random.Random(seed)
+    names = [f"cut-{i:02d}" for i in range(spaces)]
+    report = CutReport(cuts, spaces, durability)
+    acked: dict[str, set[str]] = {name: set() for name in names}
+    with tempfile.TemporaryDirectory(prefix="engram-cut-") as scratch:
+        work = Path(scratch)
+        mount_point = work / "mnt"
+        mount_point.mkdir()
+        config = work / "engram.toml"
+        config.write_text(
+            f'default_durability = "{durability}"\nsnapshot_wal_bytes = {SNAPSHOT_WAL_BYTES}\n'
+            "snapshot_growth_ratio = 0\n"
+        )
+        disk = work / "disk-0.img"
+        make_disk(disk)
+        for cut in range(cuts + 1):  # the last round only recovers and checks
+            with mounted(disk, mount_point):
+                if cut > 0:
+                    report.snapshots.append(len(list(mount_point.glob("data/*/hot/snapshot-*"))))
+                server = _server(mount_point / "data", config, workers)
+                started = time.monotonic()
+                server.start()
+                try:
+                    if cut > 0:
+                        report.recovery_s.append(time.monotonic() - started)
+                    lost, leaks = check_spaces(server.url, {s: ids for s, ids in acked.items() if ids}, set())
+                    report.lost += [f"cut {cut}: {item}" for item in lost]
+                    for item in lost:  # counted once, in the round that found it missing
+                        space, memory_id = item.split("/", 1)
+                        acked[space].discard(memory_id)
+                    report.leaks += [f"cut {cut}: {item}" for item in leaks]
+                    if cut == cuts:
+                        break
+                    disk = _write_and_cut(server, names, writers, rng, cut, acked, report, work)
+                finally:
+                    server.kill()
+            if cut < cuts:
+                (work / f"disk-{cut}.img").unlink()
+    return report
+
+
+def _write_and_cut(
+    server: RunningServer,
+    names: list[str],
+    writers: int,
+    rng: random.Random,
+    cut: int,
+    acked: dict[str, set[str]],
+    report: CutReport,
+    work: Path,
+) -> Path:
+    """Write until a random number of acknowledgements, freeze the server, copy the disk; returns the copy."""
+    load = Writers(server.url, names, writers, id_prefix=f"c{cut}-")
+    target = rng.randint(*ACKS_BETWEEN_CUTS)
+    load.start()
+    try:
+        wait_until(lambda: load.total() >= target, timeout_s=WRITES_TIMEOUT_S, message="writes before the cut")
+        server.freeze()
+        copy = work / f"disk-{cut + 1}.img"
+        _run("cp", "--sparse=always", str(work / f"disk-{cut}.img"), str(copy))  # the cut: the disk as it is now
+        server.kill()
+    finally:
+        load.stop()
+    for space, ids in load.snapshot().items():  # every answer came before the freeze
+        acked[space] |= ids
+    report.acknowledged += load.total()
+    report.unacknowledged += load.unacknowledged()
+    return copy
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cuts", type=int, default=10)
+    parser.add_argument("--spaces", type=int, default=8)
+    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--durability", choices=("fsync", "none"), default="fsync")
+    parser.add_argument("--out", default="bench/results/power_cut.json")
+    args = parser.parse_args(argv)
+    why_not = loop_disks_available()
+    if why_not is not None:
+        print(f"power cuts need a loop-device filesystem (root, losetup, mount, mkfs.ext4): {why_not}")
+        return 2
+    started = time.monotonic()
+    report = run_power_cuts(args.cuts, args.spaces, args.writers, args.seed, args.durability, args.workers)
+    summary = {**report.summary(), "seconds": round(time.monotonic() - started, 1), "seed": args.seed}
+    print("| figure | value |\n|---|---|")
+    for key, value in summary.items():
+        print(f"| {key} | {value} |")
+    if report.lost or report.leaks:
+        print("LOST:", report.lost[:20], "LEAKS:", report.leaks[:20])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(
+        json.dumps({**summary, "recovery_s": report.recovery_s, "lost": report.lost, "leaks": report.leaks}, indent=2)
+    )
+    expected_loss = args.durability == "none"
+    return 0 if bool(report.lost) == expected_loss and not report.leaks else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
