@@ -1,13 +1,14 @@
 """One self-contained HTML page from the JSON results in bench/results/: headline figures against the issue's
 targets, then plots (throughput and p99 against the number of spaces, the noisy-neighbour comparison, latency
-percentiles per operation, crash-loop recoveries, injected faults, cold start), the fuzzing run's outcome, and the
-tables behind them.
+percentiles per operation, crash-loop and power-cut recoveries, injected faults, cold start), the fuzzing run's
+outcome, and the tables behind them.
 
     python bench/report.py [--results bench/results] [--out bench/results/report.html]
 
-Reads whichever of load.json, fairness.json, fuzz.json, crash_loop.json, chaos.json, cold_start.json, quick.json
-and recall_quality.json exist; a missing one is shown as "not run". Plots are matplotlib SVGs inlined in the page
-(needs the ``bench`` extra: ``pip install -e '.[bench]'``), so the page is one file that opens anywhere.
+Reads whichever of load.json, fairness.json, fuzz.json, crash_loop.json, power_cut.json, chaos.json,
+cold_start.json, quick.json and recall_quality.json exist; a missing one is shown as "not run". Plots are matplotlib
+SVGs inlined in the page (needs the ``bench`` extra: ``pip install -e '.[bench]'``), so the page is one file that
+opens anywhere.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from bench.machine import busy_text, steal_text  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-RESULT_FILES = ("load", "fairness", "fuzz", "crash_loop", "chaos", "cold_start", "quick", "recall_quality")
+RESULT_FILES = (
+    "load", "fairness", "fuzz", "crash_loop", "power_cut", "chaos", "cold_start", "quick", "recall_quality"
+)  # fmt: skip
 PERCENTILE_KEYS = ("p50_ms", "p95_ms", "p99_ms", "p99.9_ms")
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
@@ -59,6 +62,7 @@ def render(results: dict[str, dict]) -> str:
         ("Load run", _load),
         ("Fuzzing", _fuzz),
         ("Crash loop", _crash_loop),
+        ("Power cuts", _power_cut),
         ("Injected faults", _chaos),
         ("Cold start", _cold_start),
         ("Quick benchmark", _quick),
@@ -106,6 +110,10 @@ def _headline(results: dict) -> str:
                 crash["lost_writes"] == 0,
             )
         )
+    cuts = results.get("power_cut")
+    if cuts and "unavailable" not in cuts:
+        lost = cuts["lost_writes"]
+        rows.append((f"acknowledged writes lost over {cuts['cuts']} power cuts", str(lost), "0", lost == 0))
     chaos = results.get("chaos", {}).get("summary")
     if chaos:
         faults = f"{chaos['faults_injected']} injected faults of {len(chaos['by_kind'])} kinds"
@@ -284,6 +292,21 @@ def _crash_loop(results: dict) -> str:
 
     fields = [k for k in crash if not isinstance(crash[k], list)]
     return _plots(recoveries, outcomes) + _table(["figure", "value"], [(k, crash[k]) for k in fields])
+
+
+def _power_cut(results: dict) -> str:
+    cuts = results.get("power_cut")
+    if not cuts:
+        return _missing("power_cut.json (python bench/power_cut.py, as root)")
+    if "unavailable" in cuts:
+        return f"<p class='missing'>Not run: {html.escape(cuts['unavailable'])}</p>"
+
+    def recoveries(ax) -> None:
+        ax.plot(range(1, len(cuts["recovery_s"]) + 1), cuts["recovery_s"], ".")
+        ax.set(xlabel="cut", ylabel="s", title="Server start on the cut disk until it serves", ylim=(0, None))
+
+    fields = [k for k in cuts if not isinstance(cuts[k], list)]
+    return _plots(recoveries) + _table(["figure", "value"], [(k, cuts[k]) for k in fields])
 
 
 def _chaos(results: dict) -> str:

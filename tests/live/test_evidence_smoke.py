@@ -95,6 +95,18 @@ def test_crash_loop_and_cold_start_results_are_not_empty(smoke_results):
     assert len(cold["results"]["small"]["spaces"]) == 3
 
 
+def test_power_cut_result_lost_nothing_or_says_why_it_did_not_run(smoke_results):
+    cuts = _json(smoke_results, "power_cut")
+    page = (smoke_results / "report.html").read_text()
+    section = dict(part.split("</h2>", 1) for part in page.split("<h2>")[1:])["Power cuts"]
+    if "unavailable" in cuts:  # no root or no loop device on this machine: the report says so
+        assert "Not run" in section and "loop-device" in cuts["unavailable"]
+        return
+    assert cuts["cuts"] == 1 and len(cuts["recovery_s"]) == 1
+    assert cuts["acknowledged_writes"] > 0 and cuts["lost_writes"] == 0 and cuts["cross_space_leaks"] == 0
+    assert "<svg" in section and "acknowledged writes lost over 1 power cuts" in page
+
+
 def test_report_is_one_page_with_every_section_and_its_plots(smoke_results):
     page = (smoke_results / "report.html").read_text()
     for heading in ("Overhead of many spaces", "Noisy neighbour", "Load run", "Crash loop", "Cold start"):
