@@ -69,6 +69,7 @@ class CutReport:
     leaks: list[str] = field(default_factory=list)  # "space/id" found in a space that did not write it
     recovery_s: list[float] = field(default_factory=list)  # server start on the cut disk until it serves
     snapshots: list[int] = field(default_factory=list)  # snapshot directories on each cut disk, before recovery
+    # (a space keeps its two newest, so one snapshot may be counted on several cut disks)
 
     def summary(self) -> dict:
         recovery = sorted(self.recovery_s)
@@ -136,11 +137,6 @@ def loop_disks_available() -> str | None:
     return None
 
 
-def _server(data_root: Path, config: Path, workers: int | None) -> RunningServer:
-    extra = ["--config", str(config)]
-    return RunningServer(data_root, workers or 1, extra_args=extra)
-
-
 def run_power_cuts(
     cuts: int, spaces: int = 8, writers: int = 4, seed: int = 1, durability: str = "fsync", workers: int = 1
 ) -> CutReport:
@@ -164,7 +160,7 @@ def run_power_cuts(
             with mounted(disk, mount_point):
                 if cut > 0:
                     report.snapshots.append(len(list(mount_point.glob("data/*/hot/snapshot-*"))))
-                server = _server(mount_point / "data", config, workers)
+                server = RunningServer(mount_point / "data", workers, extra_args=["--config", str(config)])
                 started = time.monotonic()
                 server.start()
                 try:
