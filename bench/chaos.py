@@ -61,6 +61,7 @@ class Outcome(msgspec.Struct, array_like=True):
     sent: float
     received: float
     code: str  # "OK" for a 201, else the error code (or "CONNECTION" when no HTTP answer came)
+    memory_id: str = ""
 
 
 class FaultResult(msgspec.Struct):
@@ -201,7 +202,7 @@ class Writers:
                 code = "OK" if response.status_code == 201 else _error_code(response)
             except requests.RequestException:
                 code = "CONNECTION"
-            outcome = Outcome(space, sent, time.monotonic(), code)
+            outcome = Outcome(space, sent, time.monotonic(), code, memory_id)
             with self._lock:
                 self.outcomes.append(outcome)
                 if code == "OK":

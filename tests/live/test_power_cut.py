@@ -1,6 +1,6 @@
 """Power cuts (bench/power_cut.py): a server whose disk keeps only what had been submitted to it when the power went
-keeps every acknowledged write, and the same cuts lose the writes of spaces that acknowledge before syncing, which
-shows that the harness sees a loss when there is one."""
+keeps every acknowledged write, spaces that sync within an interval lose only the last moments before the cut, and
+spaces that acknowledge without syncing lose writes, which shows that the harness sees a loss when there is one."""
 
 from __future__ import annotations
 
@@ -31,3 +31,12 @@ def test_the_cuts_lose_the_writes_of_spaces_that_acknowledge_before_syncing():
     assert report.lost  # acknowledged, never synced, gone with the power
     assert len(report.lost) <= report.acknowledged
     assert report.leaks == []
+
+
+def test_interval_spaces_lose_only_writes_acknowledged_just_before_the_cut():
+    report = run_power_cuts(cuts=2, spaces=3, writers=2, seed=7, durability="interval")
+    assert report.acknowledged > 0 and report.leaks == []
+    assert len(report.lost_ack_age_ms) == len(report.lost)
+    # The contract is a sync within 50 ms of the write (the bench checks that bound, plus a loop pass); a test on a
+    # shared machine checks the part no stall excuses: nothing acknowledged a second before a cut went with it.
+    assert all(age < 1000.0 for age in report.lost_ack_age_ms), report.lost_ack_age_ms
