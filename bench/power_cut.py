@@ -26,7 +26,7 @@ writes acknowledged in about that last interval, so each lost write's acknowledg
 (``lost_ack_age_max_ms``), and one older than the interval plus ``INTERVAL_SLACK_MS`` fails the run.
 
 Needs root (``losetup``, ``mount``) and ``mkfs.ext4``; where they are missing it says so, writes that reason as its
-result and exits 2.
+result and exits 77. Not 2: that is argparse's exit for a wrong command line, which must count as a failure.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ ACKS_BETWEEN_CUTS = (50, 800)
 WRITES_TIMEOUT_S = 60.0
 UNMOUNT_TIMEOUT_S = 30.0
 INTERVAL_SLACK_MS = 100.0  # beyond the interval: the loop pass that finds the sync due, and the sync itself
-UNAVAILABLE_EXIT = 2  # no loop-device filesystem here: bench/evidence.py reports the piece as not run, not failed
+UNAVAILABLE_EXIT = 77  # no loop-device filesystem: bench/evidence.py reports the piece as not run, not failed
 
 
 class LoopDiskUnavailable(RuntimeError):
