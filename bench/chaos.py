@@ -10,10 +10,13 @@ replace them); ``wal_tail`` stops the server, appends garbage to or flips a byte
 and starts it again; ``enospc`` / ``eio_write`` / ``enospc_fsync`` / ``eio_fsync`` make one space's log writes or
 fsyncs fail through the workers' test-only hook (workers/faults.py, ENGRAM_FAULTS_FILE) for a while.
 
-Writers send REST remembers with unique ids whose content names their space, and log every answer with its send and
-receive times. A 201 is an acknowledged write; anything else may or may not be stored. Checks after each fault:
-- lost: an acknowledged id missing from its space. A ``flip`` destroys the last record of a segment on purpose;
-  the ids it held are reported as ``destroyed`` instead (recovery must drop exactly that record, nothing before it).
+Writers (bench/writers.py) remember, replace and delete memories over REST, with content that names their space,
+and log every answer with its send and receive times. A 2xx is an acknowledged write; anything else may or may not
+be stored. Checks after each fault, with the writers paused:
+- lost: an acknowledged write that the space no longer shows as it left it: a remembered or replaced memory
+  missing or at an older version, a deleted one back (bench/promises.py). A ``flip`` destroys the last record of a
+  segment on purpose; the id it held is reported as ``destroyed`` instead (recovery must drop exactly that record,
+  nothing before it). Each loss is reported once, at the first check that finds it.
 - leaks: a memory listed in space S whose content does not start with "S " (another space's data).
 - I/O faults: writes to the faulted space sent after its first error reply and answered before the fault was
   lifted must all be errors (``acked_under_fault`` must be 0: an fsync error never acknowledges a write); the other
@@ -33,35 +36,24 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import msgspec
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import chaos_faults as cf  # noqa: E402
+from bench.promises import Outcome  # noqa: E402
+from bench.writers import Writers, check_spaces, stored  # noqa: E402
 from engram.config import default_worker_count  # noqa: E402
 from engram.testing import RunningServer, wait_until  # noqa: E402
 from workers.faults import FAULTS_FILE_ENV  # noqa: E402
 
-LIST_PAGE = 1000
 IO_FAULT_SEEN_TIMEOUT_S = 15.0  # the hook re-reads its file at most once a second
 IO_FAULT_HOLD_S = 1.5  # how long an I/O fault stays after its first error
-WRITE_TIMEOUT_S = 15.0
-CONNECTION_BACKOFF_S = 0.02  # a writer facing a refused connection (server restarting) does not spin
-
-
-class Outcome(msgspec.Struct, array_like=True):
-    space: str
-    sent: float
-    received: float
-    code: str  # "OK" for a 201, else the error code (or "CONNECTION" when no HTTP answer came)
-    memory_id: str = ""
 
 
 class FaultResult(msgspec.Struct):
@@ -91,6 +83,7 @@ class ChaosReport(msgspec.Struct):
     faults: list[FaultResult] = []
     skipped_kinds: list[str] = []  # kinds this target cannot take (a bare URL only allows worker kills)
     acknowledged: int = 0
+    acknowledged_by_kind: dict[str, int] = {}  # remember, replace, delete
     unacknowledged: int = 0
     baseline_p99_ms: float | None = None
     seconds: float = 0.0
@@ -110,6 +103,7 @@ class ChaosReport(msgspec.Struct):
             "faults_injected": len(self.faults),
             "by_kind": dict(Counter(f.kind for f in self.faults)),
             "acknowledged_writes": self.acknowledged,
+            "acknowledged_by_kind": self.acknowledged_by_kind,
             "unacknowledged_writes": self.unacknowledged,
             "lost_writes": len(self.lost),
             "cross_space_leaks": len(self.leaks),
@@ -121,127 +115,6 @@ class ChaosReport(msgspec.Struct):
             "baseline_p99_ms": self.baseline_p99_ms,
             "seconds": self.seconds,
         }
-
-
-class Writers:
-    """Threads writing unique ids round-robin over their spaces; every answer goes into ``outcomes``."""
-
-    def __init__(self, url: str, spaces: list[str], writers: int, id_prefix: str = "") -> None:
-        self.url = url
-        self.id_prefix = id_prefix  # writers of a later round on the same spaces use new ids (bench/power_cut.py)
-        self.acked: dict[str, set[str]] = {space: set() for space in spaces}
-        self.outcomes: list[Outcome] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._running = threading.Event()  # cleared by ``pause``
-        self._running.set()
-        self._paused = 0  # threads waiting in ``pause``
-        self._threads = [
-            threading.Thread(target=self._write, args=(n, spaces[n::writers]), daemon=True) for n in range(writers)
-        ]
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def pause(self) -> None:
-        """Stop writing and close every connection (a server stopping cleanly then does not wait for them)."""
-        self._running.clear()
-        wait_until(lambda: self._paused == len(self._threads), WRITE_TIMEOUT_S + 5, message="writers paused")
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()
-        for thread in self._threads:
-            thread.join()
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(len(ids) for ids in self.acked.values())
-
-    def snapshot(self) -> dict[str, set[str]]:
-        with self._lock:
-            return {space: set(ids) for space, ids in self.acked.items()}
-
-    def unacknowledged(self) -> int:
-        """Writes answered with anything but a 201 (or not answered at all)."""
-        with self._lock:
-            return sum(1 for o in self.outcomes if o.code != "OK")
-
-    def since(self, start: float) -> list[Outcome]:
-        with self._lock:
-            return [o for o in self.outcomes if o.sent >= start]
-
-    def _write(self, number: int, spaces: list[str]) -> None:
-        session = requests.Session()
-        sequence = 0
-        while not self._stop.is_set():
-            if not self._running.is_set():
-                session.close()
-                with self._lock:
-                    self._paused += 1
-                self._running.wait()
-                with self._lock:
-                    self._paused -= 1
-                session = requests.Session()
-                continue
-            sequence += 1
-            space = spaces[sequence % len(spaces)]
-            # the same ids recur in every space: only content tells them apart
-            memory_id = f"{self.id_prefix}w{number}-{sequence}"
-            sent = time.monotonic()
-            try:
-                response = session.post(
-                    f"{self.url}/api/v1/spaces/{space}/memories",
-                    json={"id": memory_id, "content": f"{space} chaos write {memory_id}"},
-                    timeout=WRITE_TIMEOUT_S,
-                )
-                code = "OK" if response.status_code == 201 else _error_code(response)
-            except requests.RequestException:
-                code = "CONNECTION"
-            outcome = Outcome(space, sent, time.monotonic(), code, memory_id)
-            with self._lock:
-                self.outcomes.append(outcome)
-                if code == "OK":
-                    self.acked[space].add(memory_id)
-            if code == "CONNECTION":
-                self._stop.wait(CONNECTION_BACKOFF_S)
-
-
-def _error_code(response: requests.Response) -> str:
-    try:
-        return str(response.json()["error"]["code"])
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP_{response.status_code}"
-
-
-def stored(url: str, space: str) -> list[dict]:
-    memories: list[dict] = []
-    offset = 0
-    while True:
-        response = requests.get(
-            f"{url}/api/v1/spaces/{space}/memories", params={"offset": offset, "limit": LIST_PAGE}, timeout=30
-        )
-        response.raise_for_status()
-        page = response.json()["memories"]
-        memories += page
-        if len(page) < LIST_PAGE:
-            return memories
-        offset += LIST_PAGE
-
-
-def check_spaces(url: str, acked: dict[str, set[str]], destroyed: set[str]) -> tuple[list[str], list[str]]:
-    """Lost acknowledged writes and cross-space leaks ("space/id"); ``destroyed`` holds "space/id" excused."""
-    lost, leaks = [], []
-    for space, ids in acked.items():
-        memories = stored(url, space)
-        present = {m["id"] for m in memories}
-        lost += [f"{space}/{i}" for i in sorted(ids - present) if f"{space}/{i}" not in destroyed]
-        leaks += [f"{space}/{m['id']}" for m in memories if not str(m.get("content", "")).startswith(f"{space} ")]
-    return lost, leaks
 
 
 def _p99_ms(outcomes: list[Outcome]) -> float | None:
@@ -332,7 +205,7 @@ def run_chaos(
     rng = random.Random(seed)
     names = [f"chaos-{i:02d}" for i in range(spaces)]
     load = Writers(url, names, writers)
-    destroyed: set[str] = set()
+    excused: set[str] = set()  # destroyed by flips on purpose, or found lost already
     load.start()
     try:
         wait_until(lambda: load.total() >= 2 * spaces, 60, message="first writes acknowledged")
@@ -341,14 +214,19 @@ def run_chaos(
             target_count = load.total() + rng.randint(5, 60)
             wait_until(lambda t=target_count: load.total() >= t, 60, message="writes between faults")
             fault = _inject(number, kind, url, server, faults_file, names, load, rng)
-            destroyed |= {f"{fault.space}/{i}" for i in fault.destroyed}
-            fault.lost, fault.leaks = check_spaces(url, load.snapshot(), destroyed)
+            excused |= {f"{fault.space}/{i}" for i in fault.destroyed}
+            load.pause()
+            findings, fault.leaks = check_spaces(url, names, load.since(0.0), excused)
+            load.resume()
+            fault.lost = [finding.key for finding in findings]
+            excused |= set(fault.lost)  # each loss is reported once, at the fault after which it was found
             report.faults.append(fault)
     finally:
         load.stop()
         if faults_file is not None:
             cf.set_io_faults(faults_file, {})
     report.acknowledged = load.total()
+    report.acknowledged_by_kind = load.by_kind()
     report.unacknowledged = load.unacknowledged()
     report.seconds = round(time.monotonic() - started, 1)
     return report

@@ -20,7 +20,7 @@ import requests
 
 from engram.testing import RunningServer, children_by_parent, wait_until
 from workers import faults, wal
-from workers.records import PutRecord, decode_record
+from workers.records import DeleteRecord, PutRecord, decode_record
 
 RECOVERY_TIMEOUT_S = 60.0
 PROCESS_KINDS = ("worker", "router", "http_worker")
@@ -162,7 +162,7 @@ def corrupt_wal_tail(data_dir: Path, spaces: list[str], rng: random.Random) -> C
         damaged[position] ^= 0xFF
         segment.write_bytes(bytes(damaged))
         record = decode_record(last)
-        destroyed = [record.id] if isinstance(record, PutRecord) else []
+        destroyed = [record.id] if isinstance(record, (PutRecord, DeleteRecord)) else []
         return Corruption(space, segment.name, "flip", destroyed)
     with segment.open("ab") as out:
         out.write(rng.randbytes(GARBAGE_BYTES))

@@ -3,10 +3,11 @@ check that every acknowledged write is still there.
 
     python bench/crash_loop.py [--kills 50] [--spaces 20] [--writers 5] [--seed 1] [--out bench/results/crash_loop.json]
 
-Writers (bench/chaos.py's) send REST remembers with unique ids, round-robin over their spaces, and record each
-201. A write that got anything else (a 503 while its worker died) is not acknowledged and may or may not be
-stored. After each kill the loop waits until the replacement worker serves, then lists every space and compares: an
-acknowledged id that is missing is a lost write, the one thing that must never happen (DESIGN §5).
+Writers (bench/writers.py) remember, replace and delete memories over REST, round robin over their spaces, and
+record each answer. A write that got an error (a 503 while its worker died) is not acknowledged and may or may not be
+stored. After each kill the loop waits until the replacement worker serves, pauses the writers, lists every space
+and holds it against the acknowledgements (bench/promises.py): a remembered or replaced memory missing or at an
+older version, or a deleted one back, is a lost write, the one thing that must never happen (DESIGN §5).
 tests/live/test_crash_loop.py runs a few kills of the same loop; this script runs the full 50 and prints the
 recovery times.
 """
@@ -29,7 +30,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.chaos import Writers, stored  # noqa: E402
+from bench.writers import Writers, check_spaces  # noqa: E402
 from engram.config import default_worker_count  # noqa: E402
 from engram.testing import RunningServer, wait_until  # noqa: E402
 
@@ -41,7 +42,9 @@ class CrashReport:
     kills: int
     spaces: int
     acknowledged: int
-    lost: list[str] = field(default_factory=list)  # "space/id" of acknowledged writes missing after a recovery
+    lost: list[str] = field(default_factory=list)  # "space/id" of acknowledged writes lost (bench/promises.py)
+    leaks: list[str] = field(default_factory=list)  # "space/id" listed in a space that did not write it
+    acknowledged_by_kind: dict[str, int] = field(default_factory=dict)  # remember, replace, delete
     recovery_s: list[float] = field(default_factory=list)  # kill -> replacement worker serving again
     unacknowledged: int = 0  # writes answered with an error (in flight during a kill)
 
@@ -51,8 +54,10 @@ class CrashReport:
             "kills": self.kills,
             "spaces": self.spaces,
             "acknowledged_writes": self.acknowledged,
+            "acknowledged_by_kind": self.acknowledged_by_kind,
             "unacknowledged_writes": self.unacknowledged,
             "lost_writes": len(self.lost),
+            "cross_space_leaks": len(self.leaks),
             "recovery_p50_s": round(statistics.median(recovery), 3) if recovery else None,
             "recovery_max_s": round(recovery[-1], 3) if recovery else None,
         }
@@ -83,13 +88,15 @@ def run_crash_loop(url: str, kills: int, spaces: int = 20, writers: int = 5, see
 
             wait_until(replaced, timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.02, message="replacement worker ready")
             report.recovery_s.append(time.monotonic() - killed_at)
-            acked = load.snapshot()  # taken after the recovery: everything in it was acknowledged before now
-            for space, ids in acked.items():
-                missing = ids - {memory["id"] for memory in stored(url, space)}
-                report.lost += [f"{space}/{memory_id}" for memory_id in sorted(missing)]
+            load.pause()
+            findings, leaks = check_spaces(url, names, load.since(0.0), excused=set(report.lost))
+            load.resume()
+            report.lost += [finding.key for finding in findings]  # each once: later checks excuse it
+            report.leaks += leaks
     finally:
         load.stop()
     report.acknowledged = load.total()
+    report.acknowledged_by_kind = load.by_kind()
     report.unacknowledged = load.unacknowledged()
     return report
 
@@ -111,11 +118,13 @@ def main() -> int:
     print("| figure | value |\n|---|---|")
     for key, value in summary.items():
         print(f"| {key} | {value} |")
-    if report.lost:
-        print("LOST WRITES:", report.lost[:20])
+    if report.lost or report.leaks:
+        print("LOST WRITES:", report.lost[:20], "LEAKS:", report.leaks[:20])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({**summary, "recovery_s": report.recovery_s, "lost": report.lost}, indent=2))
-    return 1 if report.lost else 0
+    Path(args.out).write_text(
+        json.dumps({**summary, "recovery_s": report.recovery_s, "lost": report.lost, "leaks": report.leaks}, indent=2)
+    )
+    return 1 if report.lost or report.leaks else 0
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ copy holds what had been submitted to the block device and nothing else: a write
 cache, which a killed process's writes survive but a power loss does not, is missing from it, while everything an
 ``fdatasync`` or a ``sync_file_range`` waited for is there. Each round mounts the last copy (ext4 replays its
 journal), starts a server on it (which recovers every space it opens), checks that every write acknowledged before
-any cut so far is stored and that no space holds another's, writes for a random number of acknowledgements, and
+any cut so far is as it left the space (a remembered or replaced memory there at its version, a deleted one gone:
+bench/promises.py) and that no space holds another's, writes for a random number of acknowledgements, and
 cuts again. Seeded: a failing run replays with the same ``--seed``.
 
 What it does not model: a disk whose volatile cache drops writes it received but was never asked to flush (the
@@ -46,7 +47,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.chaos import Writers, check_spaces  # noqa: E402
+from bench.promises import KINDS, Outcome  # noqa: E402
+from bench.writers import Writers, check_spaces  # noqa: E402
 from engram.protocol import SpacePolicy  # noqa: E402
 from engram.testing import RunningServer, wait_until  # noqa: E402
 
@@ -74,7 +76,8 @@ class CutReport:
     leaks: list[str] = field(default_factory=list)  # "space/id" found in a space that did not write it
     recovery_s: list[float] = field(default_factory=list)  # server start on the cut disk until it serves
     snapshots: list[int] = field(default_factory=list)  # snapshot directories on each cut disk, before recovery
-    lost_ack_age_ms: list[float] = field(default_factory=list)  # each lost write: its 201 came this long before the cut
+    lost_ack_age_ms: list[float] = field(default_factory=list)  # each lost write: acknowledged this long before the cut
+    acknowledged_by_kind: dict[str, int] = field(default_factory=dict)  # remember, replace, delete
     # (a space keeps its two newest, so one snapshot may be counted on several cut disks)
 
     def summary(self) -> dict:
@@ -84,6 +87,7 @@ class CutReport:
             "spaces": self.spaces,
             "durability": self.durability,
             "acknowledged_writes": self.acknowledged,
+            "acknowledged_by_kind": self.acknowledged_by_kind,
             "unacknowledged_writes": self.unacknowledged,
             "lost_writes": len(self.lost),
             "cross_space_leaks": len(self.leaks),
@@ -163,8 +167,9 @@ def run_power_cuts(
     rng = random.Random(seed)
     names = [f"cut-{i:02d}" for i in range(spaces)]
     report = CutReport(cuts, spaces, durability)
-    acked: dict[str, set[str]] = {name: set() for name in names}
-    acked_before_cut: dict[str, float] = {}  # "space/id": seconds from its 201 to the cut that followed it
+    reported: set[str] = set()  # "space/id" found lost already
+    history: list[Outcome] = []  # every write of every round, all answered before the cut that ended its round
+    cut_times: list[float] = []  # the writers' clock at each cut
     with tempfile.TemporaryDirectory(prefix="engram-cut-") as scratch:
         work = Path(scratch)
         mount_point = work / "mnt"
@@ -186,20 +191,23 @@ def run_power_cuts(
                 try:
                     if cut > 0:
                         report.recovery_s.append(time.monotonic() - started)
-                    lost, leaks = check_spaces(server.url, {s: ids for s, ids in acked.items() if ids}, set())
-                    report.lost += [f"cut {cut}: {item}" for item in lost]
-                    for item in lost:  # counted once, in the round that found it missing
-                        space, memory_id = item.split("/", 1)
-                        acked[space].discard(memory_id)
-                        report.lost_ack_age_ms.append(round(acked_before_cut[item] * 1000.0, 1))
+                    findings, leaks = check_spaces(server.url, names, history, excused=reported)
+                    for finding in findings:  # counted once, in the round that found it lost
+                        reported.add(finding.key)
+                        report.lost.append(f"cut {cut}: {finding.key} ({finding.kind})")
+                        cut_after = next(t for t in cut_times if t >= finding.acknowledged_at)
+                        report.lost_ack_age_ms.append(round((cut_after - finding.acknowledged_at) * 1000.0, 1))
                     report.leaks += [f"cut {cut}: {item}" for item in leaks]
                     if cut == cuts:
                         break
-                    disk = _write_and_cut(server, names, writers, rng, cut, acked, acked_before_cut, report, work)
+                    disk = _write_and_cut(server, names, writers, rng, cut, history, cut_times, work)
                 finally:
                     server.kill()
             if cut < cuts:
                 (work / f"disk-{cut}.img").unlink()
+    report.acknowledged = sum(1 for outcome in history if outcome.acknowledged)
+    report.acknowledged_by_kind = {kind: sum(1 for o in history if o.acknowledged and o.kind == kind) for kind in KINDS}
+    report.unacknowledged = len(history) - report.acknowledged
     return report
 
 
@@ -209,9 +217,8 @@ def _write_and_cut(
     writers: int,
     rng: random.Random,
     cut: int,
-    acked: dict[str, set[str]],
-    acked_before_cut: dict[str, float],
-    report: CutReport,
+    history: list[Outcome],
+    cut_times: list[float],
     work: Path,
 ) -> Path:
     """Write until a random number of acknowledgements, freeze the server, copy the disk; returns the copy."""
@@ -221,19 +228,13 @@ def _write_and_cut(
     try:
         wait_until(lambda: load.total() >= target, timeout_s=WRITES_TIMEOUT_S, message="writes before the cut")
         server.freeze()
-        cut_at = time.monotonic()  # the writers' clock: no answer comes after this
+        cut_times.append(time.monotonic())  # the writers' clock: no answer comes after this
         copy = work / f"disk-{cut + 1}.img"
         _run("cp", "--sparse=always", str(work / f"disk-{cut}.img"), str(copy))  # the cut: the disk as it is now
         server.kill()
     finally:
         load.stop()
-    for space, ids in load.snapshot().items():  # every answer came before the freeze
-        acked[space] |= ids
-    for outcome in load.since(0.0):
-        if outcome.code == "OK":
-            acked_before_cut[f"{outcome.space}/{outcome.memory_id}"] = cut_at - outcome.received
-    report.acknowledged += load.total()
-    report.unacknowledged += load.unacknowledged()
+    history += load.since(0.0)  # every answer came before the freeze
     return copy
 
 

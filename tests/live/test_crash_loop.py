@@ -13,4 +13,6 @@ def test_random_worker_kills_under_writes_to_twenty_spaces_lose_no_acknowledged_
     report = run_crash_loop(running.url, kills=6, spaces=20, writers=5, seed=7)
     assert report.lost == []
     assert report.acknowledged > 100
+    assert min(report.acknowledged_by_kind.values()) > 0  # replaces and deletes were checked too
+    assert report.leaks == []
     assert len(report.recovery_s) == 6

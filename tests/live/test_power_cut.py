@@ -1,6 +1,7 @@
 """Power cuts (bench/power_cut.py): a server whose disk keeps only what had been submitted to it when the power went
-keeps every acknowledged write, spaces that sync within an interval lose only the last moments before the cut, and
-spaces that acknowledge without syncing lose writes, which shows that the harness sees a loss when there is one."""
+keeps every acknowledged write (remembers, replaces and deletes), spaces that sync within an interval lose only the
+last moments before the cut, and spaces that acknowledge without syncing lose writes, which shows that the harness
+sees a loss when there is one."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"no loop-device
 def test_every_acknowledged_write_survives_each_power_cut():
     report = run_power_cuts(cuts=3, spaces=4, writers=2, seed=7)
     assert report.acknowledged >= 3 * 50  # each round wrote at least its minimum before the cut
+    assert min(report.acknowledged_by_kind.values()) > 0  # remembers, replaces and deletes all held
     assert report.lost == []
     assert report.leaks == []
     assert len(report.recovery_s) == 3  # a server started and served on every cut disk

@@ -40,6 +40,13 @@ def test_cuts_that_ran_show_their_figures_a_plot_and_a_passing_headline():
     assert "<svg" in section and "snapshots_on_cut_disks" in section and "Not run" not in section
     headline = _section(page, "Headline figures")
     assert "acknowledged writes lost over 3 power cuts" in headline and "pass" in headline
+    assert "0 of 300" in headline
+
+
+def test_the_headline_names_the_kinds_of_write_checked():
+    kinds = {"remember": 200, "replace": 50, "delete": 50}
+    headline = _section(report.render({"power_cut": {**RAN, "acknowledged_by_kind": kinds}}), "Headline figures")
+    assert "0 of 300 (remember 200, replace 50, delete 50)" in headline
 
 
 def test_a_lost_write_fails_the_headline():
