@@ -4,10 +4,12 @@ check that every acknowledged write is still there.
     python bench/crash_loop.py [--kills 50] [--spaces 20] [--writers 5] [--seed 1] [--out bench/results/crash_loop.json]
 
 Writers (bench/writers.py) remember, replace and delete memories over REST, round robin over their spaces, and
-record each answer. A write that got an error (a 503 while its worker died) is not acknowledged and may or may not be
-stored. After each kill the loop waits until the replacement worker serves, pauses the writers, lists every space
-and holds it against the acknowledgements (bench/promises.py): a remembered or replaced memory missing or at an
-older version, or a deleted one back, is a lost write, the one thing that must never happen (DESIGN §5).
+record each answer; one more writer creates, writes and deletes two spaces over and over. A write that got an error
+(a 503 while its worker died) is not acknowledged and may or may not be stored. After each kill the loop waits until
+the replacement worker serves, pauses the writers, lists every space and holds it against the acknowledgements
+(bench/promises.py): a remembered or replaced memory missing or at an older version, a deleted one back, a created
+space gone or a deleted one back (or showing an earlier incarnation's memories), is a lost write, the one thing
+that must never happen (DESIGN §5).
 tests/live/test_crash_loop.py runs a few kills of the same loop; this script runs the full 50 and prints the
 recovery times.
 """
@@ -35,6 +37,7 @@ from engram.config import default_worker_count  # noqa: E402
 from engram.testing import RunningServer, wait_until  # noqa: E402
 
 RECOVERY_TIMEOUT_S = 60.0
+LIFECYCLE_SPACES = 2  # spaces created, written and deleted over and over beside the others (bench/writers.py)
 
 
 @dataclass
@@ -71,7 +74,7 @@ def run_crash_loop(url: str, kills: int, spaces: int = 20, writers: int = 5, see
     """Run the loop against the server at ``url`` (its workers are killed; the server must restart them)."""
     rng = random.Random(seed)
     names = [f"crash-{i:02d}" for i in range(spaces)]
-    load = Writers(url, names, writers)
+    load = Writers(url, names, writers, lifecycle_spaces=[f"crash-life-{i}" for i in range(LIFECYCLE_SPACES)])
     report = CrashReport(kills, spaces, 0)
     load.start()
     try:
@@ -89,7 +92,7 @@ def run_crash_loop(url: str, kills: int, spaces: int = 20, writers: int = 5, see
             wait_until(replaced, timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.02, message="replacement worker ready")
             report.recovery_s.append(time.monotonic() - killed_at)
             load.pause()
-            findings, leaks = check_spaces(url, names, load.since(0.0), excused=set(report.lost))
+            findings, leaks = check_spaces(url, load.spaces, load.since(0.0), excused=set(report.lost))
             load.resume()
             report.lost += [finding.key for finding in findings]  # each once: later checks excuse it
             report.leaks += leaks

@@ -13,9 +13,15 @@ it, or as any write of it not acknowledged by then left it. Anything else is an 
 - ``missing``: acknowledged as stored, absent;
 - ``stale``: holds an older version than the acknowledged one;
 - ``resurrected``: acknowledged as deleted, present again;
-- ``answered missing``: the answer to a later write showed an earlier one lost: a ``replace`` answered with
-  ``replaced: false``, or a ``delete`` answered MEMORY_NOT_FOUND, of an id whose every write so far had been
-  acknowledged (writers only replace and delete such ids).
+- ``contradicted``: the answer to a later write showed an earlier acknowledged one lost: a ``replace`` answered
+  ``replaced: false`` or a ``delete`` answered MEMORY_NOT_FOUND (writers only replace and delete ids whose every
+  write so far was acknowledged), a space's create answered "existed already" after its delete was acknowledged, or
+  a write to a space (or its delete) answered "no such space" after its create was acknowledged.
+
+Spaces are written the same way: ``create_space`` and ``delete_space`` of a space (id ``SPACE_KEY``) leave it
+existing or not, and a space's delete also deletes every memory written to it before (a space created again starts
+empty: ``resurrected`` if its earlier incarnation's memories show). A space's delete is all or nothing: while its
+answer is unknown, its memories may be gone only if the space is gone too (or was created again since).
 """
 
 from __future__ import annotations
@@ -27,8 +33,13 @@ import msgspec
 REMEMBER = "remember"
 REPLACE = "replace"
 DELETE = "delete"
-KINDS = (REMEMBER, REPLACE, DELETE)
+CREATE_SPACE = "create_space"
+DELETE_SPACE = "delete_space"
+KINDS = (REMEMBER, REPLACE, DELETE, CREATE_SPACE, DELETE_SPACE)
 ABSENT = None
+EXISTS = "(exists)"
+"""The state of a space that exists: a listing holds it under the id ``SPACE_KEY`` (no memory id is empty)."""
+SPACE_KEY = ""
 
 
 class Outcome(msgspec.Struct, array_like=True):
@@ -41,7 +52,8 @@ class Outcome(msgspec.Struct, array_like=True):
     memory_id: str = ""
     kind: str = REMEMBER
     version: int = 0  # the content's version: 0 for the first remember of an id, one more for each replace
-    showed_missing: bool = False  # acknowledged, but the answer says the id was not there (see the module docstring)
+    contradicts: bool = False  # the answer shows an earlier acknowledged write lost (see the module docstring)
+    cascade: bool = False  # a memory's delete that its space's delete implied (``check`` adds these)
 
     @property
     def acknowledged(self) -> bool:
@@ -52,8 +64,11 @@ class Outcome(msgspec.Struct, array_like=True):
         return f"{self.space}/{self.memory_id}"
 
     def state(self) -> str | None:
-        """The id's content as this write leaves it (``ABSENT`` after a delete)."""
-        return ABSENT if self.kind == DELETE else content(self.space, self.memory_id, self.version)
+        """The id's content as this write leaves it (``ABSENT`` after a delete); for a space's own writes
+        (``memory_id`` ``SPACE_KEY``), ``EXISTS`` or ``ABSENT``."""
+        if self.kind in (DELETE, DELETE_SPACE):
+            return ABSENT
+        return EXISTS if self.kind == CREATE_SPACE else content(self.space, self.memory_id, self.version)
 
 
 class Finding(msgspec.Struct, array_like=True):
@@ -61,7 +76,7 @@ class Finding(msgspec.Struct, array_like=True):
 
     space: str
     memory_id: str
-    kind: str  # "missing", "stale", "resurrected" or "answered missing"
+    kind: str  # "missing", "stale", "resurrected" or "contradicted"
     acknowledged_at: float  # the writer's clock when the lost write's acknowledgement came
 
     @property
@@ -80,31 +95,62 @@ def check(
     checked_from: float,
     excused: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> list[Finding]:
-    """The acknowledged writes that ``listed`` (space -> id -> content, read after ``checked_from``) shows lost, or
-    that an answer received by ``checked_from`` showed lost. ``excused`` holds "space/id" keys not to check
-    (destroyed on purpose, or found lost before). Every space of ``outcomes`` must be in ``listed``."""
+    """The acknowledged writes that ``listed`` (space -> id -> content, read after ``checked_from``; an existing
+    space also holds ``SPACE_KEY``: ``EXISTS``) shows lost, or that an answer received by ``checked_from`` showed
+    lost. ``excused`` holds "space/id" keys not to check (destroyed on purpose, or found lost before). Every space
+    of ``outcomes`` must be in ``listed``."""
     by_key: dict[str, list[Outcome]] = {}
     findings = []
-    for outcome in sorted(outcomes, key=lambda o: o.sent):
+    for outcome in _with_space_deletes(outcomes):
         if outcome.key in excused:
             continue
         by_key.setdefault(outcome.key, []).append(outcome)
-        if outcome.showed_missing and outcome.received <= checked_from:
-            findings.append(Finding(outcome.space, outcome.memory_id, "answered missing", outcome.received))
+        if outcome.contradicts and outcome.received <= checked_from:
+            findings.append(Finding(outcome.space, outcome.memory_id, "contradicted", outcome.received))
     answered = {finding.key for finding in findings}
+    creates: dict[str, list[float]] = {}
+    for outcome in outcomes:
+        if outcome.kind == CREATE_SPACE:
+            creates.setdefault(outcome.space, []).append(outcome.sent)
+
+    def may_have_landed(write: Outcome) -> bool:
+        """An unsettled write may have taken effect; a cascaded delete only if its space's delete did, which a
+        space that exists with no create sent since that delete rules out (a space's delete is all or nothing)."""
+        if not write.cascade or SPACE_KEY not in listed[write.space]:
+            return True
+        return any(sent > write.sent for sent in creates.get(write.space, ()))
+
     for key, writes in by_key.items():
         settled = [w for w in writes if w.acknowledged and w.received <= checked_from]
         if not settled or key in answered:
             continue
         last = settled[-1]
-        allowed = {last.state()} | {w.state() for w in writes if not (w.acknowledged and w.received <= checked_from)}
+        unsettled = [w for w in writes if not (w.acknowledged and w.received <= checked_from)]
+        allowed = {last.state()} | {w.state() for w in unsettled if may_have_landed(w)}
         found = listed[last.space].get(last.memory_id, ABSENT)
         if found not in allowed:
             findings.append(Finding(last.space, last.memory_id, _loss_kind(last, found), last.received))
     return findings
 
 
+def _with_space_deletes(outcomes: Iterable[Outcome]) -> list[Outcome]:
+    """``outcomes`` in the order they were sent, each delete of a space followed by a delete (with its answer) of
+    every memory id written to the space before it: a space created again must not show them."""
+    expanded = []
+    written: dict[str, dict[str, None]] = {}
+    for outcome in sorted(outcomes, key=lambda o: o.sent):
+        expanded.append(outcome)
+        if outcome.kind == DELETE_SPACE:
+            ids = written.pop(outcome.space, {})
+            expanded += [
+                msgspec.structs.replace(outcome, memory_id=i, kind=DELETE, contradicts=False, cascade=True) for i in ids
+            ]
+        elif outcome.memory_id != SPACE_KEY:
+            written.setdefault(outcome.space, {})[outcome.memory_id] = None
+    return expanded
+
+
 def _loss_kind(last: Outcome, found: str | None) -> str:
-    if last.kind == DELETE:
+    if last.kind in (DELETE, DELETE_SPACE):
         return "resurrected"
     return "missing" if found is ABSENT else "stale"

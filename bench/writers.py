@@ -20,28 +20,50 @@ import time
 
 import requests
 
-from bench.promises import DELETE, KINDS, REMEMBER, REPLACE, Finding, Outcome, check, content
+from bench.promises import (
+    CREATE_SPACE,
+    DELETE,
+    DELETE_SPACE,
+    EXISTS,
+    KINDS,
+    REMEMBER,
+    REPLACE,
+    SPACE_KEY,
+    Finding,
+    Outcome,
+    check,
+    content,
+)
 from engram.testing import wait_until
 
 LIST_PAGE = 1000
 WRITE_TIMEOUT_S = 15.0
 CONNECTION_BACKOFF_S = 0.02  # a writer facing a refused connection (server restarting) does not spin
 DEFAULT_MIX = {REMEMBER: 0.7, REPLACE: 0.15, DELETE: 0.15}
-REMEMBER_ONLY = {REMEMBER: 1.0, REPLACE: 0.0, DELETE: 0.0}
+MEMORY_KINDS = (REMEMBER, REPLACE, DELETE)
+MEMORIES_PER_INCARNATION = 3
+SPACE_GONE = ("MEMORY_SPACE_NOT_FOUND", "MEMORY_SPACE_DELETED")
 
 
 class Writers:
     """Threads writing round robin over their spaces (module docstring); every answer goes into ``outcomes``."""
 
     def __init__(
-        self, url: str, spaces: list[str], writers: int, id_prefix: str = "", mix: dict[str, float] | None = None
+        self,
+        url: str,
+        spaces: list[str],
+        writers: int,
+        id_prefix: str = "",
+        mix: dict[str, float] | None = None,
+        lifecycle_spaces: list[str] | None = None,
     ) -> None:
         self.url = url
-        self.spaces = list(spaces)
         self.id_prefix = id_prefix  # writers of a later round on the same spaces use new ids (bench/power_cut.py)
         self.mix = dict(mix or DEFAULT_MIX)
-        if set(self.mix) - set(KINDS) or sum(self.mix.values()) <= 0 or self.mix.get(REMEMBER, 0.0) <= 0:
-            raise ValueError(f"a mix weighs {', '.join(KINDS)} (remember above 0), got {self.mix}")
+        if set(self.mix) - set(MEMORY_KINDS) or self.mix.get(REMEMBER, 0.0) <= 0:
+            raise ValueError(f"a mix weighs {', '.join(MEMORY_KINDS)} (remember above 0), got {self.mix}")
+        lifecycle_spaces = list(lifecycle_spaces or [])
+        self.spaces = list(spaces) + lifecycle_spaces  # every space written, for the checks
         self.outcomes: list[Outcome] = []
         self._acknowledged = 0
         self._lock = threading.Lock()
@@ -52,6 +74,8 @@ class Writers:
         self._threads = [
             threading.Thread(target=self._write, args=(n, spaces[n::writers]), daemon=True) for n in range(writers)
         ]
+        if lifecycle_spaces:
+            self._threads.append(threading.Thread(target=self._cycle, args=(lifecycle_spaces,), daemon=True))
 
     def start(self) -> None:
         for thread in self._threads:
@@ -80,7 +104,8 @@ class Writers:
     def by_kind(self) -> dict[str, int]:
         """Acknowledged writes per kind."""
         with self._lock:
-            return {kind: sum(1 for o in self.outcomes if o.acknowledged and o.kind == kind) for kind in KINDS}
+            counts = {kind: sum(1 for o in self.outcomes if o.acknowledged and o.kind == kind) for kind in KINDS}
+        return {kind: count for kind, count in counts.items() if count or kind in MEMORY_KINDS}
 
     def unacknowledged(self) -> int:
         """Writes answered with anything but an acknowledgement (or not answered at all)."""
@@ -100,13 +125,7 @@ class Writers:
         sequence = 0
         while not self._stop.is_set():
             if not self._running.is_set():
-                session.close()
-                with self._lock:
-                    self._paused += 1
-                self._running.wait()
-                with self._lock:
-                    self._paused -= 1
-                session = requests.Session()
+                session = self._wait_paused(session)
                 continue
             sequence += 1
             space = spaces[sequence % len(spaces)]
@@ -117,31 +136,72 @@ class Writers:
                 memory_id = rng.choice(present[space])
                 version = versions[memory_id] + (kind == REPLACE)
             outcome = _send(session, self.url, space, kind, memory_id, version)
-            with self._lock:
-                self.outcomes.append(outcome)
-                self._acknowledged += outcome.acknowledged
+            self._log(outcome)
             if kind == REMEMBER and outcome.acknowledged:
                 present[space].append(memory_id)
                 versions[memory_id] = 0
-            elif kind == REPLACE and outcome.acknowledged and not outcome.showed_missing:
+            elif kind == REPLACE and outcome.acknowledged and not outcome.contradicts:
                 versions[memory_id] = version
             elif kind != REMEMBER:  # deleted, or its state unknown (or lost): never written again
                 present[space].remove(memory_id)
-            if outcome.code == "CONNECTION":
-                self._stop.wait(CONNECTION_BACKOFF_S)
+
+    def _cycle(self, spaces: list[str]) -> None:
+        """Create each space, remember ``MEMORIES_PER_INCARNATION`` memories in it, delete it, and again: one write
+        per space in turn. The memory ids recur in every incarnation of a space (with the incarnation as their
+        content's version), so a space created again that showed an earlier incarnation's data shows it stale."""
+        steps = MEMORIES_PER_INCARNATION + 2  # create, the memories, delete
+        step = dict.fromkeys(spaces, 0)
+        incarnation = dict.fromkeys(spaces, 0)
+        known: dict[str, str | None] = dict.fromkeys(spaces)  # EXISTS / "absent" after an acknowledged create / delete
+        session = requests.Session()
+        turn = 0
+        while not self._stop.is_set():
+            if not self._running.is_set():
+                session = self._wait_paused(session)
+                continue
+            space = spaces[turn % len(spaces)]
+            turn += 1
+            if step[space] == 0:
+                incarnation[space] += 1
+            outcome = _send_lifecycle(
+                session, self.url, space, step[space], steps, f"{self.id_prefix}m", incarnation[space], known[space]
+            )
+            self._log(outcome)
+            step[space] = (step[space] + 1) % steps
+            if outcome.kind in (CREATE_SPACE, DELETE_SPACE):
+                known[space] = (EXISTS if outcome.kind == CREATE_SPACE else "absent") if outcome.acknowledged else None
+            elif not outcome.acknowledged:
+                known[space] = None
+
+    def _log(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.outcomes.append(outcome)
+            self._acknowledged += outcome.acknowledged
+        if outcome.code == "CONNECTION":
+            self._stop.wait(CONNECTION_BACKOFF_S)
+
+    def _wait_paused(self, session: requests.Session) -> requests.Session:
+        """Close the connection and wait out a pause; returns the session to go on with."""
+        session.close()
+        with self._lock:
+            self._paused += 1
+        self._running.wait()
+        with self._lock:
+            self._paused -= 1
+        return requests.Session()
 
 
 def _send(session: requests.Session, url: str, space: str, kind: str, memory_id: str, version: int) -> Outcome:
-    """One write and its answer. A delete answered MEMORY_NOT_FOUND is acknowledged (the id is absent, as asked)
-    and ``showed_missing``; so is a replace answered ``replaced: false``."""
+    """One write of a memory and its answer. A delete answered MEMORY_NOT_FOUND is acknowledged (the id is absent, as
+    asked) and ``contradicts``; so is a replace answered ``replaced: false``."""
     sent = time.monotonic()
-    showed_missing = False
+    contradicts = False
     try:
         if kind == DELETE:
             response = session.delete(f"{url}/api/v1/spaces/{space}/memories/{memory_id}", timeout=WRITE_TIMEOUT_S)
             code = "OK" if response.status_code == 200 else _error_code(response)
             if code == "MEMORY_NOT_FOUND":
-                code, showed_missing = "OK", True
+                code, contradicts = "OK", True
         else:
             response = session.post(
                 f"{url}/api/v1/spaces/{space}/memories",
@@ -149,10 +209,45 @@ def _send(session: requests.Session, url: str, space: str, kind: str, memory_id:
                 timeout=WRITE_TIMEOUT_S,
             )
             code = "OK" if response.status_code == 201 else _error_code(response)
-            showed_missing = code == "OK" and kind == REPLACE and not response.json()["replaced"]
+            contradicts = code == "OK" and kind == REPLACE and not response.json()["replaced"]
     except requests.RequestException:
         code = "CONNECTION"
-    return Outcome(space, sent, time.monotonic(), code, memory_id, kind, version, showed_missing)
+    return Outcome(space, sent, time.monotonic(), code, memory_id, kind, version, contradicts)
+
+
+def _send_lifecycle(
+    session: requests.Session,
+    url: str,
+    space: str,
+    step: int,
+    steps: int,
+    id_stem: str,
+    incarnation: int,
+    known: str | None,
+) -> Outcome:
+    """Step ``step`` of a space's incarnation: 0 creates it, the last deletes it, the others remember memory
+    ``<id_stem><step>``. ``known`` is what the last acknowledged write of the space left (None: unknown since); an
+    answer that contradicts it is flagged (bench/promises.py)."""
+    sent = time.monotonic()
+    if 0 < step < steps - 1:
+        outcome = _send(session, url, space, REMEMBER, f"{id_stem}{step}", incarnation)
+        outcome.contradicts = known == EXISTS and outcome.code in SPACE_GONE
+        return outcome
+    kind = CREATE_SPACE if step == 0 else DELETE_SPACE
+    contradicts = False
+    try:
+        if kind == CREATE_SPACE:
+            response = session.post(f"{url}/api/v1/spaces", json={"id": space}, timeout=WRITE_TIMEOUT_S)
+            code = "OK" if response.status_code in (200, 201) else _error_code(response)
+            contradicts = code == "OK" and response.status_code == 200 and known == "absent"  # the delete undone
+        else:
+            response = session.delete(f"{url}/api/v1/spaces/{space}", timeout=WRITE_TIMEOUT_S)
+            code = "OK" if response.status_code == 200 else _error_code(response)
+            if code in SPACE_GONE:  # absent, as asked; but not if its create was acknowledged
+                code, contradicts = "OK", known == EXISTS
+    except requests.RequestException:
+        code = "CONNECTION"
+    return Outcome(space, sent, time.monotonic(), code, SPACE_KEY, kind, incarnation, contradicts)
 
 
 def _error_code(response: requests.Response) -> str:
@@ -160,6 +255,15 @@ def _error_code(response: requests.Response) -> str:
         return str(response.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return f"HTTP_{response.status_code}"
+
+
+def exists(url: str, space: str) -> bool:
+    """Whether ``space`` exists (not unknown, not deleted)."""
+    response = requests.get(f"{url}/api/v1/spaces/{space}", timeout=30)
+    if response.status_code in (404, 410):
+        return False
+    response.raise_for_status()
+    return True
 
 
 def stored(url: str, space: str) -> list[dict]:
@@ -188,11 +292,15 @@ def check_spaces(
     whose content does not start with "S "), with ``outcomes`` all answered before the call (writers paused or
     stopped). ``excused`` holds "space/id" keys not to check."""
     checked_from = time.monotonic()
-    listed = {space: {m["id"]: str(m.get("content", "")) for m in stored(url, space)} for space in spaces}
+    listed = {}
+    for space in spaces:
+        there = exists(url, space)
+        memories = {m["id"]: str(m.get("content", "")) for m in stored(url, space)} if there else {}
+        listed[space] = {SPACE_KEY: EXISTS, **memories} if there else {}
     leaks = [
         f"{space}/{memory_id}"
         for space, memories in listed.items()
         for memory_id, text in memories.items()
-        if not text.startswith(f"{space} ")
+        if memory_id != SPACE_KEY and not text.startswith(f"{space} ")
     ]
     return check(listed, outcomes, checked_from, excused), leaks

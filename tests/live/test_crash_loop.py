@@ -13,6 +13,7 @@ def test_random_worker_kills_under_writes_to_twenty_spaces_lose_no_acknowledged_
     report = run_crash_loop(running.url, kills=6, spaces=20, writers=5, seed=7)
     assert report.lost == []
     assert report.acknowledged > 100
-    assert min(report.acknowledged_by_kind.values()) > 0  # replaces and deletes were checked too
+    kinds = report.acknowledged_by_kind  # every kind was written and checked: memories' and spaces' own
+    assert set(kinds) == {"remember", "replace", "delete", "create_space", "delete_space"} and min(kinds.values()) > 0
     assert report.leaks == []
     assert len(report.recovery_s) == 6
