@@ -37,8 +37,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +48,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -62,6 +66,9 @@ A registry journal appended without its fsync lost no space over 8 cuts under ``
 spaces back under ``data=writeback`` (docs/durability.md). A correct program is durable under both."""
 SNAPSHOT_WAL_BYTES = 64 * 1024  # small, so that snapshots and log truncations fall between the cuts
 ACKS_BETWEEN_CUTS = (50, 800)
+SNAPSHOT_WAIT_S = 5.0  # a cut timed to a snapshot waits this long for one, then cuts anyway
+SNAPSHOT_POLL_S = 0.0005
+SNAPSHOT_DELAY_MAX_S = 0.03  # a found snapshot is cut up to this far into its writing (they take 15-50 ms)
 LIFECYCLE_SPACES = 2  # spaces created, written and deleted over and over beside the others (bench/writers.py)
 WRITES_TIMEOUT_S = 60.0
 UNMOUNT_TIMEOUT_S = 30.0
@@ -85,6 +92,9 @@ class CutReport:
     leaks: list[str] = field(default_factory=list)  # "space/id" found in a space that did not write it
     recovery_s: list[float] = field(default_factory=list)  # server start on the cut disk until it serves
     snapshots: list[int] = field(default_factory=list)  # snapshot directories on each cut disk, before recovery
+    timed_to_snapshots: int = 0  # cuts that waited for a snapshot being written, and found one
+    during_snapshots: int = 0  # of those, the cuts that stopped its writer before it finished
+    half_written_snapshots: int = 0  # unfinished snapshot directories on the cut disks, before recovery
     lost_ack_age_ms: list[float] = field(default_factory=list)  # each lost write: acknowledged this long before the cut
     acknowledged_by_kind: dict[str, int] = field(default_factory=dict)  # remember, replace, delete
     # (a space keeps its two newest, so one snapshot may be counted on several cut disks)
@@ -103,6 +113,9 @@ class CutReport:
             "recovery_p50_s": round(recovery[len(recovery) // 2], 3) if recovery else None,
             "recovery_max_s": round(recovery[-1], 3) if recovery else None,
             "snapshots_on_cut_disks": sum(self.snapshots),
+            "cuts_timed_to_snapshots": self.timed_to_snapshots,
+            "cuts_during_snapshots": self.during_snapshots,
+            "half_written_snapshots": self.half_written_snapshots,
             "lost_ack_age_max_ms": round(max(self.lost_ack_age_ms), 1) if self.lost_ack_age_ms else None,
         }
 
@@ -170,7 +183,13 @@ def loop_disks_available() -> str | None:
 
 
 def run_power_cuts(
-    cuts: int, spaces: int = 8, writers: int = 4, seed: int = 1, durability: str = "fsync", workers: int = 1
+    cuts: int,
+    spaces: int = 8,
+    writers: int = 4,
+    seed: int = 1,
+    durability: str = "fsync",
+    workers: int = 1,
+    snapshot_share: float = 0.5,
 ) -> CutReport:
     """``cuts`` rounds of write, cut, remount and check (module docstring)."""
     rng = random.Random(seed)
@@ -195,6 +214,7 @@ def run_power_cuts(
             with mounted(disk, mount_point):
                 if cut > 0:
                     report.snapshots.append(len(list(mount_point.glob("data/*/hot/snapshot-*"))))
+                    report.half_written_snapshots += len(list(mount_point.glob("data/*/hot/.snapshot-*.tmp")))
                 server = RunningServer(mount_point / "data", workers, extra_args=["--config", str(config)])
                 started = time.monotonic()
                 server.start()
@@ -211,7 +231,12 @@ def run_power_cuts(
                     report.leaks += [f"cut {cut}: {item}" for item in leaks]
                     if cut == cuts:
                         break
-                    disk = _write_and_cut(server, names, lifecycle, writers, rng, cut, history, cut_times, work)
+                    at_snapshot = rng.random() < snapshot_share
+                    disk, timed, during = _write_and_cut(
+                        server, names, lifecycle, writers, rng, cut, history, cut_times, work, at_snapshot
+                    )
+                    report.timed_to_snapshots += timed
+                    report.during_snapshots += during
                 finally:
                     server.kill()
             if cut < cuts:
@@ -232,14 +257,24 @@ def _write_and_cut(
     history: list[Outcome],
     cut_times: list[float],
     work: Path,
-) -> Path:
-    """Write until a random number of acknowledgements, freeze the server, copy the disk; returns the copy."""
+    at_snapshot: bool,
+) -> tuple[Path, bool, bool]:
+    """Write until a random number of acknowledgements (then, ``at_snapshot``, until a snapshot is being written,
+    for at most ``SNAPSHOT_WAIT_S``), freeze the server, copy the disk; returns the copy, whether the cut was timed to
+    a snapshot's writer, and whether that writer had not finished when it was stopped."""
     load = Writers(server.url, names, writers, id_prefix=f"c{cut}-", lifecycle_spaces=lifecycle)
     target = rng.randint(*ACKS_BETWEEN_CUTS)
+    workers = [worker["pid"] for worker in requests.get(f"{server.url}/health", timeout=10).json()["workers"]]
     load.start()
     try:
         wait_until(lambda: load.total() >= target, timeout_s=WRITES_TIMEOUT_S, message="writes before the cut")
+        writing = _snapshot_child(workers) if at_snapshot else None
+        if writing is not None:  # somewhere into its writes (or just after them), then stopped first
+            time.sleep(rng.uniform(0.0, SNAPSHOT_DELAY_MAX_S))
+            with contextlib.suppress(OSError):
+                os.kill(writing, signal.SIGSTOP)
         server.freeze()
+        mid_snapshot = writing is not None and _running(writing)
         cut_times.append(time.monotonic())  # the writers' clock: no answer comes after this
         copy = work / f"disk-{cut + 1}.img"
         _run("cp", "--sparse=always", str(work / f"disk-{cut}.img"), str(copy))  # the cut: the disk as it is now
@@ -247,7 +282,31 @@ def _write_and_cut(
     finally:
         load.stop()
     history += load.since(0.0)  # every answer came before the freeze
-    return copy
+    return copy, writing is not None, mid_snapshot
+
+
+def _snapshot_child(workers: list[int]) -> int | None:
+    """The pid of a snapshot being written by one of ``workers`` (their only child processes are the snapshots'
+    writers: workers/background_snapshot.py), waited for up to ``SNAPSHOT_WAIT_S``; None if none came. A child that
+    has exited stays listed until its worker reaps it (once a second): it is skipped."""
+    deadline = time.monotonic() + SNAPSHOT_WAIT_S
+    while time.monotonic() < deadline:
+        for worker in workers:
+            with contextlib.suppress(OSError):
+                for child in Path(f"/proc/{worker}/task/{worker}/children").read_text().split():
+                    if _running(int(child)):
+                        return int(child)
+        time.sleep(SNAPSHOT_POLL_S)
+    return None
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is alive and has not exited (a zombie waiting to be reaped has)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--durability", choices=("fsync", "interval", "none"), default="fsync")
+    parser.add_argument(
+        "--snapshot-share", type=float, default=0.5, help="share of the cuts timed to a snapshot being written"
+    )
     parser.add_argument("--out", default="bench/results/power_cut.json")
     args = parser.parse_args(argv)
     why_not = loop_disks_available()
@@ -268,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).write_text(json.dumps({"unavailable": why_not}))  # the report says why it was not run
         return UNAVAILABLE_EXIT
     started = time.monotonic()
-    report = run_power_cuts(args.cuts, args.spaces, args.writers, args.seed, args.durability, args.workers)
+    report = run_power_cuts(
+        args.cuts, args.spaces, args.writers, args.seed, args.durability, args.workers, args.snapshot_share
+    )
     summary = {**report.summary(), "seconds": round(time.monotonic() - started, 1), "seed": args.seed}
     print("| figure | value |\n|---|---|")
     for key, value in summary.items():

@@ -28,6 +28,13 @@ def test_every_acknowledged_write_survives_each_power_cut():
     assert len(report.recovery_s) == 3  # a server started and served on every cut disk
 
 
+def test_cuts_in_the_middle_of_writing_a_snapshot_lose_nothing():
+    report = run_power_cuts(cuts=2, spaces=4, writers=2, seed=5, snapshot_share=1.0)
+    assert report.timed_to_snapshots == 2  # each cut found a snapshot being written (and stopped it at a random
+    # point of its writes or just after them: report.during_snapshots counts the first)
+    assert report.lost == [] and report.leaks == []
+
+
 def test_the_cuts_lose_the_writes_of_spaces_that_acknowledge_before_syncing():
     report = run_power_cuts(cuts=2, spaces=3, writers=2, seed=7, durability="none")
     assert report.acknowledged > 0
