@@ -1,7 +1,7 @@
 """The whole evidence suite in one command: overhead and fairness, load, stateful fuzzing, the crash loop (100 kills),
-power cuts, the fault harness, cold start, and the HTML report of all of them. Sized to finish in under 15 minutes
-on a 2-core machine; ``--smoke`` runs every piece at a tiny size in well under a minute, so CI keeps the harness
-itself from rotting.
+power cuts (of spaces that fsync, and of spaces that sync within an interval), the fault harness, cold start, and the
+HTML report of all of them. Sized to finish in under 15 minutes on a 2-core machine; ``--smoke`` runs every piece at
+a tiny size in well under a minute, so CI keeps the harness itself from rotting.
 
     python bench/evidence.py [--smoke] [--results bench/results]
 
@@ -48,6 +48,7 @@ FULL = {
     "fuzz": ["--sequences", "80", "--steps", "50"],
     "crash_loop": ["--kills", "100", "--spaces", "20", "--writers", "4"],
     "power_cut": ["--cuts", "20", "--spaces", "8", "--writers", "4"],
+    "power_cut_interval": ["--cuts", "10", "--spaces", "8", "--writers", "4", "--durability", "interval"],
     "chaos": ["--faults", "16", "--spaces", "20", "--writers", "4"],  # each fault kind twice
     "cold_start": ["--big-spaces", "2", "--big-memories", "20000", "--small-spaces", "1000", "--probes", "20"],
 }
@@ -76,22 +77,29 @@ SMOKE = {
     "fuzz": ["--sequences", "3", "--steps", "10"],
     "crash_loop": ["--kills", "2", "--spaces", "4", "--writers", "2"],
     "power_cut": ["--cuts", "1", "--spaces", "2", "--writers", "2"],
+    "power_cut_interval": ["--cuts", "1", "--spaces", "2", "--writers", "2", "--durability", "interval"],
     "chaos": ["--faults", "2", "--kinds", "worker,eio_fsync", "--spaces", "4", "--writers", "2"],
     # Only the small case: each case starts a server twice, and the smoke run must stay well under a minute.
     "cold_start": ["--big-spaces", "0", "--small-spaces", "10", "--small-memories", "2", "--probes", "3"],
 }
 
 
+SCRIPTS = {"power_cut_interval": "power_cut"}  # pieces that run another piece's script with other options
+MAY_BE_UNAVAILABLE = ("power_cut", "power_cut_interval")  # need root and a loop device
+
+
 def run_piece(name: str, args: list[str], results: Path, timings: dict[str, float]) -> bool:
-    """Run bench/<name>.py with ``args`` and ``--out <results>/<name>.json``; True when it exited 0, or when the
-    power cuts found no loop device to run on (their result says so, and the report shows it as not run)."""
-    command = [sys.executable, str(BENCH / f"{name}.py"), *args, "--out", str(results / f"{name}.json")]
+    """Run bench/<script>.py (the piece's own name, or ``SCRIPTS``') with ``args`` and ``--out
+    <results>/<name>.json``; True when it exited 0, or when the power cuts found no loop device to run on (their
+    result says so, and the report shows it as not run)."""
+    script = SCRIPTS.get(name, name)
+    command = [sys.executable, str(BENCH / f"{script}.py"), *args, "--out", str(results / f"{name}.json")]
     print(f"\n=== {name}: {' '.join(command[1:])}", flush=True)
     started = time.monotonic()
     code = subprocess.call(command)
     timings[name] = round(time.monotonic() - started, 1)
     print(f"=== {name}: exit {code} after {timings[name]:.1f} s", flush=True)
-    return code == 0 or (name == "power_cut" and code == UNAVAILABLE_EXIT)
+    return code == 0 or (name in MAY_BE_UNAVAILABLE and code == UNAVAILABLE_EXIT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(name)
         if not run_piece("fuzz", [*sizes["fuzz"], "--url", target.url], results, timings):
             failed.append("fuzz")
-    for name in ("crash_loop", "power_cut", "chaos", "cold_start"):
+    for name in ("crash_loop", "power_cut", "power_cut_interval", "chaos", "cold_start"):
         if not run_piece(name, [*sizes[name], "--workers", str(args.workers)], results, timings):
             failed.append(name)
     report = [sys.executable, str(BENCH / "report.py"), "--results", str(results)]

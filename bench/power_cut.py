@@ -117,6 +117,7 @@ class CutReport:
             "cuts_during_snapshots": self.during_snapshots,
             "half_written_snapshots": self.half_written_snapshots,
             "lost_ack_age_max_ms": round(max(self.lost_ack_age_ms), 1) if self.lost_ack_age_ms else None,
+            "lost_ack_age_bound_ms": self.age_bound_ms(),
         }
 
     def holds_its_promise(self) -> bool:
@@ -127,9 +128,15 @@ class CutReport:
         if self.durability == "fsync":
             return not self.lost
         if self.durability == "interval":
-            bound = SpacePolicy().durability_interval_ms + INTERVAL_SLACK_MS
-            return all(0 <= age <= bound for age in self.lost_ack_age_ms)
+            return all(0 <= age <= self.age_bound_ms() for age in self.lost_ack_age_ms)
         return bool(self.lost)
+
+    def age_bound_ms(self) -> float | None:
+        """How long before a cut a lost write may have been acknowledged: 0 for fsync spaces, the interval plus
+        ``INTERVAL_SLACK_MS`` for interval spaces, no bound (None) for spaces that never sync."""
+        if self.durability == "interval":
+            return SpacePolicy().durability_interval_ms + INTERVAL_SLACK_MS
+        return 0.0 if self.durability == "fsync" else None
 
 
 def _run(*command: str) -> str:

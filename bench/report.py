@@ -33,7 +33,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 RESULT_FILES = (
-    "load", "fairness", "fuzz", "crash_loop", "power_cut", "chaos", "cold_start", "quick", "recall_quality"
+    "load", "fairness", "fuzz", "crash_loop", "power_cut", "power_cut_interval", "chaos", "cold_start", "quick",
+    "recall_quality",
 )  # fmt: skip
 PERCENTILE_KEYS = ("p50_ms", "p95_ms", "p99_ms", "p99.9_ms")
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -63,6 +64,7 @@ def render(results: dict[str, dict]) -> str:
         ("Fuzzing", _fuzz),
         ("Crash loop", _crash_loop),
         ("Power cuts", _power_cut),
+        ("Power cuts of interval spaces", _power_cut_interval),
         ("Injected faults", _chaos),
         ("Cold start", _cold_start),
         ("Quick benchmark", _quick),
@@ -108,6 +110,15 @@ def _headline(results: dict) -> str:
     if cuts and "unavailable" not in cuts:
         lost = cuts["lost_writes"]
         rows.append((f"acknowledged writes lost over {cuts['cuts']} power cuts", _lost_text(cuts), "0", lost == 0))
+    interval = results.get("power_cut_interval")
+    if interval and "unavailable" not in interval:
+        oldest = interval["lost_ack_age_max_ms"]
+        bound = interval["lost_ack_age_bound_ms"]
+        value = f"{interval['lost_writes']} of {interval['acknowledged_writes']:,} lost, the oldest acknowledged " + (
+            f"{oldest:.1f} ms before its cut" if oldest is not None else "- (none lost)"
+        )
+        figure = f"interval spaces over {interval['cuts']} power cuts: writes lost only from the last interval"
+        rows.append((figure, value, f"<= {bound:g} ms", oldest is None or 0 <= oldest <= bound))
     chaos = results.get("chaos", {}).get("summary")
     if chaos:
         faults = f"{chaos['faults_injected']} injected faults of {len(chaos['by_kind'])} kinds"
@@ -295,10 +306,14 @@ def _crash_loop(results: dict) -> str:
     return _plots(recoveries, outcomes) + _table(["figure", "value"], [(k, crash[k]) for k in fields])
 
 
-def _power_cut(results: dict) -> str:
-    cuts = results.get("power_cut")
+def _power_cut_interval(results: dict) -> str:
+    return _power_cut(results, "power_cut_interval", " --durability interval")
+
+
+def _power_cut(results: dict, name: str = "power_cut", options: str = "") -> str:
+    cuts = results.get(name)
     if not cuts:
-        return _missing("power_cut.json (python bench/power_cut.py, as root)")
+        return _missing(f"{name}.json (python bench/power_cut.py{options}, as root)")
     if "unavailable" in cuts:
         return f"<p class='missing'>Not run: {html.escape(cuts['unavailable'])}</p>"
 

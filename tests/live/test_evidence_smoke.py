@@ -107,6 +107,19 @@ def test_power_cut_result_lost_nothing_or_says_why_it_did_not_run(smoke_results)
     assert "<svg" in section and "acknowledged writes lost over 1 power cuts" in page
 
 
+def test_interval_power_cut_result_is_within_its_bound_or_says_why_it_did_not_run(smoke_results):
+    cuts = _json(smoke_results, "power_cut_interval")
+    page = (smoke_results / "report.html").read_text()
+    section = dict(part.split("</h2>", 1) for part in page.split("<h2>")[1:])["Power cuts of interval spaces"]
+    if "unavailable" in cuts:
+        assert "Not run" in section
+        return
+    assert cuts["durability"] == "interval" and cuts["cuts"] == 1 and cuts["acknowledged_writes"] > 0
+    assert cuts["lost_ack_age_bound_ms"] == 150.0
+    assert cuts["lost_ack_age_max_ms"] is None or cuts["lost_ack_age_max_ms"] <= 150.0
+    assert "interval spaces over 1 power cuts" in page
+
+
 def test_report_is_one_page_with_every_section_and_its_plots(smoke_results):
     page = (smoke_results / "report.html").read_text()
     for heading in ("Overhead of many spaces", "Noisy neighbour", "Load run", "Crash loop", "Cold start"):

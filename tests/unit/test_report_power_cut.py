@@ -59,3 +59,24 @@ def test_cuts_without_a_loop_device_say_why_they_did_not_run():
     section = _section(page, "Power cuts")
     assert "Not run" in section and "not root" in section
     assert "power cuts" not in _section(page, "Headline figures")
+
+
+INTERVAL = {
+    **RAN,
+    "durability": "interval",
+    "lost_writes": 2,
+    "lost_ack_age_max_ms": 41.5,
+    "lost_ack_age_bound_ms": 150.0,
+}
+
+
+def test_interval_cuts_pass_when_every_lost_write_was_acknowledged_within_the_bound():
+    page = report.render({"power_cut_interval": INTERVAL})
+    headline = _section(page, "Headline figures")
+    assert "2 of 300 lost, the oldest acknowledged 41.5 ms before its cut" in headline and "pass" in headline
+    assert "<svg" in _section(page, "Power cuts of interval spaces")
+
+
+def test_interval_cuts_fail_when_an_older_write_was_lost():
+    page = report.render({"power_cut_interval": {**INTERVAL, "lost_ack_age_max_ms": 900.0}})
+    assert "fail" in _section(page, "Headline figures")
