@@ -135,7 +135,7 @@ class Writers:
             else:
                 memory_id = rng.choice(present[space])
                 version = versions[memory_id] + (kind == REPLACE)
-            outcome = _send(session, self.url, space, kind, memory_id, version)
+            outcome = send_write(session, self.url, space, kind, memory_id, version)
             self._log(outcome)
             if kind == REMEMBER and outcome.acknowledged:
                 present[space].append(memory_id)
@@ -163,7 +163,7 @@ class Writers:
             turn += 1
             if step[space] == 0:
                 incarnation[space] += 1
-            outcome = _send_lifecycle(
+            outcome = send_lifecycle_step(
                 session, self.url, space, step[space], steps, f"{self.id_prefix}m", incarnation[space], known[space]
             )
             self._log(outcome)
@@ -191,7 +191,7 @@ class Writers:
         return requests.Session()
 
 
-def _send(session: requests.Session, url: str, space: str, kind: str, memory_id: str, version: int) -> Outcome:
+def send_write(session: requests.Session, url: str, space: str, kind: str, memory_id: str, version: int) -> Outcome:
     """One write of a memory and its answer. A delete answered MEMORY_NOT_FOUND is acknowledged (the id is absent, as
     asked) and ``contradicts``; so is a replace answered ``replaced: false``."""
     sent = time.monotonic()
@@ -215,7 +215,7 @@ def _send(session: requests.Session, url: str, space: str, kind: str, memory_id:
     return Outcome(space, sent, time.monotonic(), code, memory_id, kind, version, contradicts)
 
 
-def _send_lifecycle(
+def send_lifecycle_step(
     session: requests.Session,
     url: str,
     space: str,
@@ -230,7 +230,7 @@ def _send_lifecycle(
     answer that contradicts it is flagged (bench/promises.py)."""
     sent = time.monotonic()
     if 0 < step < steps - 1:
-        outcome = _send(session, url, space, REMEMBER, f"{id_stem}{step}", incarnation)
+        outcome = send_write(session, url, space, REMEMBER, f"{id_stem}{step}", incarnation)
         outcome.contradicts = known == EXISTS and outcome.code in SPACE_GONE
         return outcome
     kind = CREATE_SPACE if step == 0 else DELETE_SPACE
