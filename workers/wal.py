@@ -234,6 +234,9 @@ class WalWriter:
             self._trim()  # the partial record goes, and the zeros with it
             raise
         self._size += len(record)
+        # A record appended as it is (no room for zeros ahead) ends past them: the next extension must start
+        # after it, or its zeros would overwrite it (a full disk lost acknowledged records that way).
+        self._prewritten = max(self._prewritten, self._size)
         self._last_record = len(record)
         self.appended_bytes += len(record)
 

@@ -447,3 +447,30 @@ def test_a_missing_segment_between_two_stops_replay_at_the_hole(
     assert [p.name for p in segments(wal_dir)] == ["000000000001.log"]
     write_log(wal_dir, [b"next"])  # appends go on after the good prefix, never after the hole
     assert replay(wal_dir)[0] == [*payloads[:2], b"next"]
+
+
+def test_records_appended_without_room_for_zeros_ahead_survive_the_next_extension(tmp_path, monkeypatch):
+    """On a full disk the zeros ahead cannot be written, and a record that still fits the file's last block is
+    appended as it is. The next extension, once there is room again, must start after that record: it started
+    where the zeros had ended, and its zeros overwrote acknowledged records (found by a real full filesystem:
+    bench/chaos.py's disk_full)."""
+    real_pwrite_all = wal.pwrite_all
+    disk_full = True
+
+    def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+        if disk_full and not any(data):  # the zeros written ahead: no room for them
+            raise OSError(28, "No space left on device")
+        real_pwrite_all(fd, data, offset)
+
+    monkeypatch.setattr(wal, "pwrite_all", pwrite_all)
+    writer = WalWriter.open(tmp_path / "wal")
+    writer.append(b"first")
+    writer.append(b"second")
+    writer.sync()
+    disk_full = False
+    writer.append(b"third")  # extends: its zeros go after all three
+    writer.sync()
+    writer.close()
+    payloads, report = replay(tmp_path / "wal")
+    assert payloads == [b"first", b"second", b"third"]
+    assert report.dropped_bytes == 0
