@@ -8,7 +8,9 @@ Faults (bench/chaos_faults.py), each at a random moment (after 5 to 60 more ackn
 ``worker``, ``router`` and ``http_worker`` SIGKILL that process (the router, the supervisor and gunicorn's master
 replace them); ``wal_tail`` stops the server, appends garbage to or flips a byte of one space's newest log segment,
 and starts it again; ``enospc`` / ``eio_write`` / ``enospc_fsync`` / ``eio_fsync`` make one space's log writes or
-fsyncs fail through the workers' test-only hook (workers/faults.py, ENGRAM_FAULTS_FILE) for a while.
+fsyncs fail through the workers' test-only hook (workers/faults.py, ENGRAM_FAULTS_FILE) for a while;
+``disk_full`` (root, with a loop device; else reported as skipped) fills the real filesystem under the last space's
+directory, which the harness put on a small disk of its own, until its writes fail, then empties it.
 
 Writers (bench/writers.py) remember, replace and delete memories over REST, with content that names their space,
 and log every answer with its send and receive times. A 2xx is an acknowledged write; anything else may or may not
@@ -46,6 +48,7 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import chaos_faults as cf  # noqa: E402
+from bench.loop_disk import loop_disks_available, make_disk, mounted  # noqa: E402
 from bench.promises import Outcome  # noqa: E402
 from bench.writers import Writers, check_spaces, stored  # noqa: E402
 from engram.config import default_worker_count  # noqa: E402
@@ -54,6 +57,7 @@ from workers.faults import FAULTS_FILE_ENV  # noqa: E402
 
 IO_FAULT_SEEN_TIMEOUT_S = 15.0  # the hook re-reads its file at most once a second
 IO_FAULT_HOLD_S = 1.5  # how long an I/O fault stays after its first error
+DISK_FULL_SEEN_TIMEOUT_S = 60.0  # a full disk shows once the space's log used the room it had written ahead
 
 
 class FaultResult(msgspec.Struct):
@@ -82,6 +86,7 @@ class ChaosReport(msgspec.Struct):
     kinds: list[str]
     faults: list[FaultResult] = []
     skipped_kinds: list[str] = []  # kinds this target cannot take (a bare URL only allows worker kills)
+    skipped_why: dict[str, str] = {}
     acknowledged: int = 0
     acknowledged_by_kind: dict[str, int] = {}  # remember, replace, delete
     unacknowledged: int = 0
@@ -98,6 +103,7 @@ class ChaosReport(msgspec.Struct):
 
     def summary(self) -> dict:
         io = [f for f in self.faults if f.kind in cf.IO_KINDS]
+        storage = [f for f in self.faults if f.kind in cf.STORAGE_KINDS]
         return {
             "seed": self.seed,
             "faults_injected": len(self.faults),
@@ -109,8 +115,8 @@ class ChaosReport(msgspec.Struct):
             "cross_space_leaks": len(self.leaks),
             "destroyed_by_flips": sum(len(f.destroyed) for f in self.faults),
             "acked_under_io_fault": sum(f.acked_under_fault for f in io),
-            "io_fault_errors_faulted_space": sum(f.faulted_errors for f in io),
-            "io_fault_errors_other_spaces": sum(f.others_errors for f in io),
+            "io_fault_errors_faulted_space": sum(f.faulted_errors for f in storage),
+            "io_fault_errors_other_spaces": sum(f.others_errors for f in storage),
             "recovery_max_s": round(max((f.recovery_s for f in self.faults), default=0.0), 3),
             "baseline_p99_ms": self.baseline_p99_ms,
             "seconds": self.seconds,
@@ -147,6 +153,11 @@ def _env(name: str, value: str) -> Iterator[None]:
             os.environ[name] = old
 
 
+def space_names(spaces: int) -> list[str]:
+    """The harness's spaces; the last one's directory is the one ``disk_full`` fills the disk of."""
+    return [f"chaos-{i:02d}" for i in range(spaces)]
+
+
 def start_chaos_server(data_dir: Path, workers: int = 2, faults_file: Path | None = None) -> RunningServer:
     """Start a server whose workers read ``faults_file`` (default: beside ``data_dir``) for injected I/O faults."""
     faults_file = faults_file or data_dir.parent / f"{data_dir.name}-faults.json"
@@ -173,25 +184,34 @@ def run_chaos(
     writers: int = 4,
     kinds: Sequence[str] = cf.FAULT_KINDS,
     workers: int = 2,
+    small_disk: Path | None = None,
 ) -> ChaosReport:
     """Inject ``kills`` faults (shuffled rounds of ``kinds``) into ``target`` under writes and check after each.
 
-    ``target``: a RunningServer (every kind; if its workers lack ENGRAM_FAULTS_FILE it is restarted once with
-    it), a URL of a local server (only ``worker`` kills: the harness finds nothing else of it), or None to start
-    and stop a server of its own in a temporary directory with ``workers`` workers.
+    ``target``: a RunningServer (every kind but ``disk_full``, unless ``small_disk`` is the mounted filesystem that
+    holds the last space's directory; if its workers lack ENGRAM_FAULTS_FILE it is restarted once with it), a URL
+    of a local server (only ``worker`` kills: the harness finds nothing else of it), or None to start and stop a
+    server of its own in a temporary directory with ``workers`` workers (and, for ``disk_full``, the last space's
+    directory on a small loop-device disk: root only).
     """
+    names = space_names(spaces)
     if target is None:
-        with tempfile.TemporaryDirectory(prefix="engram-chaos-") as data:
-            server = start_chaos_server(Path(data) / "data", workers)
-            try:
-                return run_chaos(server, kills, seed, spaces=spaces, writers=writers, kinds=kinds)
-            finally:
-                server.stop()
-                server.kill()
+        with tempfile.TemporaryDirectory(prefix="engram-chaos-") as scratch:
+            why_not = loop_disks_available() if cf.DISK_KIND in kinds else "not asked for"
+            with contextlib.ExitStack() as stack:
+                disk = None if why_not else stack.enter_context(_victim_on_small_disk(Path(scratch), names[-1]))
+                server = start_chaos_server(Path(scratch) / "data", workers)
+                stack.callback(server.kill)
+                stack.callback(server.stop)
+                report = run_chaos(server, kills, seed, spaces=spaces, writers=writers, kinds=kinds, small_disk=disk)
+            if why_not and cf.DISK_KIND in kinds:
+                report.skipped_why[cf.DISK_KIND] = f"no loop-device filesystem for it: {why_not}"
+            return report
     started = time.monotonic()
     server = target if isinstance(target, RunningServer) else None
     url = server.url if server else str(target).rstrip("/")
-    usable = list(kinds) if server else [k for k in kinds if k == "worker"]
+    usable = [k for k in kinds if k != cf.DISK_KIND or small_disk is not None] if server else ["worker"]
+    usable = [k for k in usable if k in kinds]
     report = ChaosReport(seed, spaces, len(cf.health_workers(url)), usable, [], [k for k in kinds if k not in usable])
     faults_file = None
     if server and any(k in cf.IO_KINDS for k in usable):
@@ -203,7 +223,6 @@ def run_chaos(
             with _env(FAULTS_FILE_ENV, str(faults_file)):
                 server.start()
     rng = random.Random(seed)
-    names = [f"chaos-{i:02d}" for i in range(spaces)]
     load = Writers(url, names, writers)
     excused: set[str] = set()  # destroyed by flips on purpose, or found lost already
     load.start()
@@ -213,7 +232,7 @@ def run_chaos(
         for number, kind in enumerate(schedule(usable, kills, rng), 1):
             target_count = load.total() + rng.randint(5, 60)
             wait_until(lambda t=target_count: load.total() >= t, 60, message="writes between faults")
-            fault = _inject(number, kind, url, server, faults_file, names, load, rng)
+            fault = _inject(number, kind, url, server, faults_file, names, load, rng, small_disk)
             excused |= {f"{fault.space}/{i}" for i in fault.destroyed}
             load.pause()
             findings, fault.leaks = check_spaces(url, names, load.since(0.0), excused)
@@ -241,6 +260,7 @@ def _inject(
     names: list[str],
     load: Writers,
     rng: random.Random,
+    small_disk: Path | None = None,
 ) -> FaultResult:
     fault = FaultResult(number, kind, "", at_acknowledged=load.total())
     began = time.monotonic()
@@ -252,6 +272,8 @@ def _inject(
         killed = cf.kill_http_worker(server, rng)  # type: ignore[arg-type]
     elif kind == cf.WAL_KIND:
         return _corrupt(fault, server, faults_file, names, load, rng)  # type: ignore[arg-type]
+    elif kind == cf.DISK_KIND:
+        return _disk_full(fault, small_disk, names[-1], load)  # type: ignore[arg-type]
     else:
         return _io_fault(fault, url, faults_file, names, load, rng)  # type: ignore[arg-type]
     fault.target, fault.recovery_s = killed.target, round(killed.recovery_s, 3)
@@ -292,6 +314,42 @@ def _corrupt(
     return fault
 
 
+@contextlib.contextmanager
+def _victim_on_small_disk(scratch: Path, victim: str) -> Iterator[Path]:
+    """``scratch/data/<victim>`` made a link to a directory on a small loop-device disk of its own, mounted for
+    the block; yields the mount point (where the ``disk_full`` fault's fillers go)."""
+    image, mount_point = scratch / "small.img", scratch / "small"
+    mount_point.mkdir()
+    make_disk(image, cf.SMALL_DISK_BYTES)
+    with mounted(image, mount_point):
+        (mount_point / victim).mkdir()
+        (scratch / "data").mkdir()
+        (scratch / "data" / victim).symlink_to(mount_point / victim)
+        yield mount_point
+
+
+def _disk_full(fault: FaultResult, small_disk: Path, space: str, load: Writers) -> FaultResult:
+    """Fill the filesystem that holds ``space``'s directory until its writes fail, hold it full for
+    ``IO_FAULT_HOLD_S``, empty it, and wait until the space acknowledges again. Unlike the hook's faults, a full
+    disk may still take a write that fits where the log already has room: such an acknowledgement is no fault (the
+    loss check after it says whether it held), so ``acked_under_fault`` is not counted."""
+    fault.space, fault.target = space, f"filled the {cf.SMALL_DISK_BYTES >> 20} MiB filesystem holding {space}"
+    began = time.monotonic()
+    fillers = cf.fill_disk(small_disk)
+    try:
+
+        def first_error() -> Outcome | None:
+            return next((o for o in load.since(began) if o.space == space and not o.acknowledged), None)
+
+        wait_until(lambda: first_error() is not None, DISK_FULL_SEEN_TIMEOUT_S, message=f"a full disk seen in {space}")
+        seen = first_error().received  # type: ignore[union-attr]
+        wait_until(lambda: time.monotonic() >= seen + IO_FAULT_HOLD_S, IO_FAULT_HOLD_S + 5, message="disk kept full")
+    finally:
+        cf.empty_disk(fillers)
+    lifted = time.monotonic()
+    return _recovered(fault, load, space, began, lifted)
+
+
 def _io_fault(
     fault: FaultResult, url: str, faults_file: Path, names: list[str], load: Writers, rng: random.Random
 ) -> FaultResult:
@@ -309,6 +367,17 @@ def _io_fault(
     wait_until(lambda: time.monotonic() >= seen + IO_FAULT_HOLD_S, IO_FAULT_HOLD_S + 5, message="fault held")
     lifted = time.monotonic()
     cf.set_io_faults(faults_file, {})
+    fault = _recovered(fault, load, space, began, lifted)
+    # Sent after the first error reached us, answered before the file was rewritten: the worker had the fault on
+    # for the whole of such a write, so its fsync (or write) failed and it must not have been acknowledged.
+    under = [o for o in load.since(seen) if o.space == space and o.sent > seen and o.received < lifted]
+    fault.acked_under_fault = sum(1 for o in under if o.code == "OK")
+    return fault
+
+
+def _recovered(fault: FaultResult, load: Writers, space: str, began: float, lifted: float) -> FaultResult:
+    """Wait until ``space`` acknowledges a write sent after ``lifted``; then record the fault's recovery time, the
+    space's errors, and the other spaces' errors and p99 from ``began`` to the recovery."""
 
     def acknowledged_again() -> bool:
         return any(o.space == space and o.code == "OK" for o in load.since(lifted))
@@ -318,10 +387,6 @@ def _io_fault(
     fault.recovery_s = round(recovered - lifted, 3)
     during = [o for o in load.since(began) if o.sent < recovered]
     mine = [o for o in during if o.space == space]
-    # Sent after the first error reached us, answered before the file was rewritten: the worker had the fault on
-    # for the whole of such a write, so its fsync (or write) failed and it must not have been acknowledged.
-    under = [o for o in mine if o.sent > seen and o.received < lifted]
-    fault.acked_under_fault = sum(1 for o in under if o.code == "OK")
     fault.faulted_errors = sum(1 for o in mine if o.code != "OK")
     fault.faulted_codes = dict(Counter(o.code for o in mine if o.code != "OK"))
     others = [o for o in during if o.space != space]
@@ -336,10 +401,10 @@ def print_table(report: ChaosReport) -> None:
           " others errors/requests | others p99 ms |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for f in report.faults:
-        io = f.kind in cf.IO_KINDS
+        storage, io = f.kind in cf.STORAGE_KINDS, f.kind in cf.IO_KINDS
         print(
             f"| {f.number} | {f.kind} | {f.target} | {f.recovery_s} | {len(f.lost)} | {len(f.leaks)} | "
-            f"{len(f.destroyed)} | {f.faulted_errors if io else '-'} | {f.acked_under_fault if io else '-'} | "
+            f"{len(f.destroyed)} | {f.faulted_errors if storage else '-'} | {f.acked_under_fault if io else '-'} | "
             f"{f.others_errors}/{f.others_requests} | {f.others_p99_ms} |"
         )
     print()

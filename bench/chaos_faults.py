@@ -3,11 +3,14 @@
 Process kills (a router worker, the router, a gunicorn worker) SIGKILL one process found under the server's
 supervisor in /proc and wait until whoever supervises it has replaced it. ``corrupt_wal_tail`` damages the newest
 log segment of a stopped server's space. I/O faults are written to the file the workers' test-only hook reads
-(workers/faults.py); only the harness's writers then see what the space answers.
+(workers/faults.py); only the harness's writers then see what the space answers. ``fill_disk`` fills the real
+filesystem that holds one space's directory (bench/chaos.py puts it on a small loop-device disk of its own) until
+the kernel refuses a page, which reaches code the hook cannot: a record that still fits after its zeros did not.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -26,7 +29,11 @@ RECOVERY_TIMEOUT_S = 60.0
 PROCESS_KINDS = ("worker", "router", "http_worker")
 IO_KINDS = tuple(faults.FAULTS)  # "enospc", "eio_write", "enospc_fsync", "eio_fsync"
 WAL_KIND = "wal_tail"
-FAULT_KINDS = (*PROCESS_KINDS, WAL_KIND, *IO_KINDS)
+DISK_KIND = "disk_full"
+FAULT_KINDS = (*PROCESS_KINDS, WAL_KIND, *IO_KINDS, DISK_KIND)
+STORAGE_KINDS = (*IO_KINDS, DISK_KIND)  # one space's storage fails while the others' does not
+SMALL_DISK_BYTES = 32 * 1024 * 1024  # the filesystem holding the ``disk_full`` victim's directory
+FILL_CHUNKS = (1 << 20, 1 << 12)  # filler writes: megabytes, then pages, until the disk refuses
 GARBAGE_BYTES = 37  # appended by a "garbage" corruption: shorter than a header plus a record, never valid
 
 
@@ -180,3 +187,26 @@ def set_io_faults(path: Path, table: dict[str, str]) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(table))
     temporary.replace(path)
+
+
+def fill_disk(directory: Path) -> list[Path]:
+    """Fill the filesystem holding ``directory`` with filler files (each fsynced) until a write of a page fails
+    with ENOSPC; returns them, for ``empty_disk``."""
+    fillers = []
+    for number, chunk in enumerate(FILL_CHUNKS):
+        path = directory / f".filler-{number}"
+        fillers.append(path)
+        with path.open("wb", buffering=0) as out:
+            try:
+                while True:
+                    out.write(bytes(chunk))
+                    os.fsync(out.fileno())
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    return fillers
+
+
+def empty_disk(fillers: list[Path]) -> None:
+    for path in fillers:
+        path.unlink(missing_ok=True)

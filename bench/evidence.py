@@ -49,7 +49,7 @@ FULL = {
     "crash_loop": ["--kills", "100", "--spaces", "20", "--writers", "4"],
     "power_cut": ["--cuts", "20", "--spaces", "8", "--writers", "4"],
     "power_cut_interval": ["--cuts", "10", "--spaces", "8", "--writers", "4", "--durability", "interval"],
-    "chaos": ["--faults", "16", "--spaces", "20", "--writers", "4"],  # each fault kind twice
+    "chaos": ["--faults", "18", "--spaces", "20", "--writers", "4"],  # each fault kind twice
     "cold_start": ["--big-spaces", "2", "--big-memories", "20000", "--small-spaces", "1000", "--probes", "20"],
 }
 SMOKE = {

@@ -39,13 +39,10 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,17 +50,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.loop_disk import loop_disks_available, make_disk, mounted, run_checked  # noqa: E402
 from bench.promises import KINDS, Outcome  # noqa: E402
 from bench.writers import Writers, check_spaces  # noqa: E402
 from engram.protocol import SpacePolicy  # noqa: E402
 from engram.testing import RunningServer, wait_until  # noqa: E402
 
 IMAGE_BYTES = 512 * 1024 * 1024  # sparse: only the blocks written take room
-MOUNT_OPTIONS = "data=writeback"
-"""Not ext4's default ``data=ordered``, which writes every file's newly allocated data before each journal commit:
-any process's fsync then also made the appends of every other file durable, and hid a missing fsync of its own.
-A registry journal appended without its fsync lost no space over 8 cuts under ``data=ordered`` and brought 2 deleted
-spaces back under ``data=writeback`` (docs/durability.md). A correct program is durable under both."""
 SNAPSHOT_WAL_BYTES = 64 * 1024  # small, so that snapshots and log truncations fall between the cuts
 ACKS_BETWEEN_CUTS = (50, 800)
 SNAPSHOT_WAIT_S = 5.0  # a cut timed to a snapshot waits this long for one, then cuts anyway
@@ -71,14 +64,9 @@ SNAPSHOT_POLL_S = 0.0005
 SNAPSHOT_DELAY_MAX_S = 0.03  # a found snapshot is cut up to this far into its writing (they take 15-50 ms)
 LIFECYCLE_SPACES = 2  # spaces created, written and deleted over and over beside the others (bench/writers.py)
 WRITES_TIMEOUT_S = 60.0
-UNMOUNT_TIMEOUT_S = 30.0
 INTERVAL_SLACK_MS = 100.0  # beyond the interval: the loop pass that finds the sync due, and the sync itself
 NO_CUT_AFTER = -0.001  # the age of a loss an answer showed with no cut since its acknowledgement (fails any mode)
 UNAVAILABLE_EXIT = 77  # no loop-device filesystem: bench/evidence.py reports the piece as not run, not failed
-
-
-class LoopDiskUnavailable(RuntimeError):
-    """This machine (or user) cannot make and mount a loop-device filesystem."""
 
 
 @dataclass
@@ -139,56 +127,6 @@ class CutReport:
         return 0.0 if self.durability == "fsync" else None
 
 
-def _run(*command: str) -> str:
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise LoopDiskUnavailable(f"{' '.join(command)} failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout.strip()
-
-
-@contextlib.contextmanager
-def mounted(image: Path, mount_point: Path) -> Iterator[Path]:
-    """``image`` attached to a free loop device and mounted at ``mount_point`` (undone on exit)."""
-    device = _run("losetup", "--find", "--show", str(image))
-    try:
-        _run("mount", "-t", "ext4", "-o", MOUNT_OPTIONS, device, str(mount_point))
-        try:
-            yield mount_point
-        finally:
-            wait_until(lambda: _unmounted(mount_point), timeout_s=UNMOUNT_TIMEOUT_S, message=f"{mount_point} unmounted")
-    finally:
-        _run("losetup", "--detach", device)
-
-
-def _unmounted(mount_point: Path) -> bool:
-    """Unmount; False while a killed server's processes are still closing their files there."""
-    done = subprocess.run(["umount", str(mount_point)], capture_output=True, text=True)
-    return done.returncode == 0
-
-
-def make_disk(image: Path) -> None:
-    """A new sparse image with an ext4 filesystem (with its journal, as ext4 is made by default)."""
-    if shutil.which("mkfs.ext4") is None or shutil.which("losetup") is None:
-        raise LoopDiskUnavailable("mkfs.ext4 and losetup are needed (Debian: e2fsprogs, mount)")
-    with image.open("wb") as disk:
-        disk.truncate(IMAGE_BYTES)
-    _run("mkfs.ext4", "-q", "-F", str(image))
-
-
-def loop_disks_available() -> str | None:
-    """None when this process can make, mount and unmount a loop-device filesystem; else why not."""
-    try:
-        with tempfile.TemporaryDirectory(prefix="engram-cut-probe-") as scratch:
-            image, mount_point = Path(scratch) / "probe.img", Path(scratch) / "mnt"
-            mount_point.mkdir()
-            make_disk(image)
-            with mounted(image, mount_point):
-                pass
-    except (LoopDiskUnavailable, OSError) as exc:
-        return str(exc)
-    return None
-
-
 def run_power_cuts(
     cuts: int,
     spaces: int = 8,
@@ -216,7 +154,7 @@ def run_power_cuts(
             "snapshot_growth_ratio = 0\n"
         )
         disk = work / "disk-0.img"
-        make_disk(disk)
+        make_disk(disk, IMAGE_BYTES)
         for cut in range(cuts + 1):  # the last round only recovers and checks
             with mounted(disk, mount_point):
                 if cut > 0:
@@ -284,7 +222,7 @@ def _write_and_cut(
         mid_snapshot = writing is not None and _running(writing)
         cut_times.append(time.monotonic())  # the writers' clock: no answer comes after this
         copy = work / f"disk-{cut + 1}.img"
-        _run("cp", "--sparse=always", str(work / f"disk-{cut}.img"), str(copy))  # the cut: the disk as it is now
+        run_checked("cp", "--sparse=always", str(work / f"disk-{cut}.img"), str(copy))  # the cut: the disk as it is now
         server.kill()
     finally:
         load.stop()
