@@ -356,7 +356,13 @@ def _chaos(results: dict) -> str:
         for f in faults
     ]  # fmt: skip
     summary = [(k, v) for k, v in chaos["summary"].items() if k != "by_kind"]
-    return _plots(recoveries, others) + _table(header, rows) + _table(["figure", "value"], summary)
+    why = chaos["report"].get("skipped_why", {})
+    skipped = "".join(
+        f"<p class='missing'>Not run here: {html.escape(kind)} "
+        f"({html.escape(why.get(kind, 'not possible on this target'))})</p>"
+        for kind in chaos["report"].get("skipped_kinds", [])
+    )
+    return skipped + _plots(recoveries, others) + _table(header, rows) + _table(["figure", "value"], summary)
 
 
 def _cold_start(results: dict) -> str:
