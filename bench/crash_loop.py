@@ -17,7 +17,6 @@ recovery times.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -32,7 +31,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.writers import Writers, check_spaces  # noqa: E402
+from bench.writers import Writers, check_spaces, publish  # noqa: E402
 from engram.config import default_worker_count  # noqa: E402
 from engram.testing import RunningServer, wait_until  # noqa: E402
 
@@ -118,15 +117,7 @@ def main() -> int:
         report = run_crash_loop(server.url, args.kills, args.spaces, args.writers, args.seed)
         elapsed = time.monotonic() - started
     summary = {**report.summary(), "seconds": round(elapsed, 1), "workers": args.workers}
-    print("| figure | value |\n|---|---|")
-    for key, value in summary.items():
-        print(f"| {key} | {value} |")
-    if report.lost or report.leaks:
-        print("LOST WRITES:", report.lost[:20], "LEAKS:", report.leaks[:20])
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(
-        json.dumps({**summary, "recovery_s": report.recovery_s, "lost": report.lost, "leaks": report.leaks}, indent=2)
-    )
+    publish(summary, report.recovery_s, report.lost, report.leaks, args.out)
     return 1 if report.lost or report.leaks else 0
 
 

@@ -51,8 +51,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loop_disk import loop_disks_available, make_disk, mounted, run_checked  # noqa: E402
-from bench.promises import KINDS, Outcome  # noqa: E402
-from bench.writers import Writers, check_spaces  # noqa: E402
+from bench.promises import Outcome, acknowledged_by_kind  # noqa: E402
+from bench.writers import Writers, check_spaces, publish  # noqa: E402
 from engram.protocol import SpacePolicy  # noqa: E402
 from engram.testing import RunningServer, wait_until  # noqa: E402
 
@@ -76,16 +76,16 @@ class CutReport:
     durability: str
     acknowledged: int = 0
     unacknowledged: int = 0
-    lost: list[str] = field(default_factory=list)  # "space/id" acknowledged before a cut and missing after it
+    lost: list[str] = field(default_factory=list)  # "cut N: space/id (kind)": acknowledged, lost (bench/promises.py)
     leaks: list[str] = field(default_factory=list)  # "space/id" found in a space that did not write it
     recovery_s: list[float] = field(default_factory=list)  # server start on the cut disk until it serves
     snapshots: list[int] = field(default_factory=list)  # snapshot directories on each cut disk, before recovery
+    # (a space keeps its two newest, so one snapshot may be counted on several cut disks)
     timed_to_snapshots: int = 0  # cuts that waited for a snapshot being written, and found one
     during_snapshots: int = 0  # of those, the cuts that stopped its writer before it finished
     half_written_snapshots: int = 0  # unfinished snapshot directories on the cut disks, before recovery
     lost_ack_age_ms: list[float] = field(default_factory=list)  # each lost write: acknowledged this long before the cut
-    acknowledged_by_kind: dict[str, int] = field(default_factory=dict)  # remember, replace, delete
-    # (a space keeps its two newest, so one snapshot may be counted on several cut disks)
+    acknowledged_by_kind: dict[str, int] = field(default_factory=dict)  # remember, replace, delete, space ops
 
     def summary(self) -> dict:
         recovery = sorted(self.recovery_s)
@@ -187,7 +187,7 @@ def run_power_cuts(
             if cut < cuts:
                 (work / f"disk-{cut}.img").unlink()
     report.acknowledged = sum(1 for outcome in history if outcome.acknowledged)
-    report.acknowledged_by_kind = {kind: sum(1 for o in history if o.acknowledged and o.kind == kind) for kind in KINDS}
+    report.acknowledged_by_kind = acknowledged_by_kind(history)
     report.unacknowledged = len(history) - report.acknowledged
     return report
 
@@ -279,15 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         args.cuts, args.spaces, args.writers, args.seed, args.durability, args.workers, args.snapshot_share
     )
     summary = {**report.summary(), "seconds": round(time.monotonic() - started, 1), "seed": args.seed}
-    print("| figure | value |\n|---|---|")
-    for key, value in summary.items():
-        print(f"| {key} | {value} |")
-    if report.lost or report.leaks:
-        print("LOST:", report.lost[:20], "LEAKS:", report.leaks[:20])
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(
-        json.dumps({**summary, "recovery_s": report.recovery_s, "lost": report.lost, "leaks": report.leaks}, indent=2)
-    )
+    publish(summary, report.recovery_s, report.lost, report.leaks, args.out)
     return 0 if report.holds_its_promise() else 1
 
 

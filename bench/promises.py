@@ -35,7 +35,8 @@ REPLACE = "replace"
 DELETE = "delete"
 CREATE_SPACE = "create_space"
 DELETE_SPACE = "delete_space"
-KINDS = (REMEMBER, REPLACE, DELETE, CREATE_SPACE, DELETE_SPACE)
+MEMORY_KINDS = (REMEMBER, REPLACE, DELETE)
+KINDS = (*MEMORY_KINDS, CREATE_SPACE, DELETE_SPACE)
 ABSENT = None
 EXISTS = "(exists)"
 """The state of a space that exists: a listing holds it under the id ``SPACE_KEY`` (no memory id is empty)."""
@@ -82,6 +83,14 @@ class Finding(msgspec.Struct, array_like=True):
     @property
     def key(self) -> str:
         return f"{self.space}/{self.memory_id}"
+
+
+def acknowledged_by_kind(outcomes: Iterable[Outcome]) -> dict[str, int]:
+    """Acknowledged writes per kind: the memories' kinds always, a space's own kinds where any was written."""
+    counts = {kind: 0 for kind in KINDS}
+    for outcome in outcomes:
+        counts[outcome.kind] += outcome.acknowledged
+    return {kind: count for kind, count in counts.items() if count or kind in MEMORY_KINDS}
 
 
 def content(space: str, memory_id: str, version: int) -> str:

@@ -14,9 +14,11 @@ listing paged by offset cannot skip a memory that a concurrent delete moved.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
+from pathlib import Path
 
 import requests
 
@@ -25,12 +27,13 @@ from bench.promises import (
     DELETE,
     DELETE_SPACE,
     EXISTS,
-    KINDS,
+    MEMORY_KINDS,
     REMEMBER,
     REPLACE,
     SPACE_KEY,
     Finding,
     Outcome,
+    acknowledged_by_kind,
     check,
     content,
 )
@@ -40,7 +43,6 @@ LIST_PAGE = 1000
 WRITE_TIMEOUT_S = 15.0
 CONNECTION_BACKOFF_S = 0.02  # a writer facing a refused connection (server restarting) does not spin
 DEFAULT_MIX = {REMEMBER: 0.7, REPLACE: 0.15, DELETE: 0.15}
-MEMORY_KINDS = (REMEMBER, REPLACE, DELETE)
 MEMORIES_PER_INCARNATION = 3
 SPACE_GONE = ("MEMORY_SPACE_NOT_FOUND", "MEMORY_SPACE_DELETED")
 
@@ -102,10 +104,9 @@ class Writers:
             return self._acknowledged
 
     def by_kind(self) -> dict[str, int]:
-        """Acknowledged writes per kind."""
+        """Acknowledged writes per kind (bench/promises.py)."""
         with self._lock:
-            counts = {kind: sum(1 for o in self.outcomes if o.acknowledged and o.kind == kind) for kind in KINDS}
-        return {kind: count for kind, count in counts.items() if count or kind in MEMORY_KINDS}
+            return acknowledged_by_kind(self.outcomes)
 
     def unacknowledged(self) -> int:
         """Writes answered with anything but an acknowledgement (or not answered at all)."""
@@ -280,6 +281,19 @@ def stored(url: str, space: str) -> list[dict]:
         if len(page) < LIST_PAGE:
             return memories
         offset += LIST_PAGE
+
+
+def publish(summary: dict, recovery_s: list[float], lost: list[str], leaks: list[str], out: str | Path) -> None:
+    """Print a loss harness's figures as a table (and its first losses and leaks), and write them with its lists as
+    JSON to ``out`` (bench/crash_loop.py, bench/power_cut.py)."""
+    print("| figure | value |\n|---|---|")
+    for key, value in summary.items():
+        print(f"| {key} | {value} |")
+    if lost or leaks:
+        print("LOST:", lost[:20], "LEAKS:", leaks[:20])
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**summary, "recovery_s": recovery_s, "lost": lost, "leaks": leaks}, indent=2))
 
 
 def check_spaces(
