@@ -210,8 +210,7 @@ def run_chaos(
     started = time.monotonic()
     server = target if isinstance(target, RunningServer) else None
     url = server.url if server else str(target).rstrip("/")
-    usable = [k for k in kinds if k != cf.DISK_KIND or small_disk is not None] if server else ["worker"]
-    usable = [k for k in usable if k in kinds]
+    usable = [k for k in kinds if (server or k == "worker") and (k != cf.DISK_KIND or small_disk is not None)]
     report = ChaosReport(seed, spaces, len(cf.health_workers(url)), usable, [], [k for k in kinds if k not in usable])
     faults_file = None
     if server and any(k in cf.IO_KINDS for k in usable):
